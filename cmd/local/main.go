@@ -1,0 +1,105 @@
+// Command local runs every wxsession route on one port, like
+// `sam local start-api` without Docker: the session store of your choice
+// (memory by default) and, when WX_SECRET is empty, a built-in WeChat emulator
+// mounted at /emulator, so every route can be tried with curl.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/wxsession/wxsession/shared/api"
+	"github.com/wxsession/wxsession/shared/boot"
+	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/emulator"
+	"github.com/wxsession/wxsession/shared/platform"
+)
+
+// demoAppID is the AppID the emulator plays when WX_APPID is unset.
+const demoAppID = "wx0123456789abcdef"
+
+func main() {
+	cfg, err := config.Load(os.LookupEnv)
+	if err != nil {
+		config.Exit(err)
+	}
+	host := os.Getenv("HOST")
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	base := "http://" + net.JoinHostPort(loopbackFor(host), strconv.Itoa(cfg.Port))
+
+	mux := http.NewServeMux()
+	emulate := cfg.Secret == ""
+	if emulate {
+		if cfg.AppID == "" {
+			cfg.AppID = demoAppID
+		}
+		cfg.Secret = "emulator-" + strconv.FormatInt(int64(os.Getpid()), 36)
+		cfg.APIBase = base + "/emulator"
+		mux.Handle("/emulator/", http.StripPrefix("/emulator", emulator.New(cfg.AppID, cfg.Secret)))
+	} else if err := cfg.RequireCredentials(); err != nil {
+		config.Exit(err)
+	}
+
+	log := boot.Logger()
+	svc, err := boot.Service(context.Background(), cfg, log)
+	if err != nil {
+		config.Exit(err)
+	}
+	mux.Handle("/", api.All(svc))
+
+	printWelcome(os.Stdout, base, cfg, emulate)
+	if err := platform.ListenAndServe(context.Background(), net.JoinHostPort(host, strconv.Itoa(cfg.Port)), mux); err != nil {
+		slog.Error("local server stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// loopbackFor returns the host to reach a server listening on host from this
+// machine.
+func loopbackFor(host string) string {
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		return "127.0.0.1"
+	}
+	return host
+}
+
+func printWelcome(w io.Writer, base string, cfg config.Config, emulate bool) {
+	wx := "WeChat at " + cfg.APIBase
+	if emulate {
+		wx = "built-in WeChat emulator (WX_SECRET is empty)"
+	}
+	fmt.Fprintf(w, "wxsession local server on %s\n  appid %s · store %s · %s\n\n", base, cfg.AppID, cfg.Store, wx)
+	if !emulate {
+		fmt.Fprintf(w, "Routes: POST %[1]s/login, GET %[1]s/validate, POST %[1]s/decrypt, POST %[1]s/logout\n\n", base)
+		return
+	}
+	fmt.Fprintf(w, `Try every route (needs curl and jq):
+
+  # 1. wx.login on a phone: the emulator hands out a login code for user "alice"
+  CODE=$(curl -s -X POST '%[1]s/emulator/wx.login?user=alice' | jq -r .code)
+
+  # 2. your mini-program sends it to /login and keeps the skey
+  curl -s -X POST %[1]s/login -H 'Content-Type: application/json' -d "{\"code\":\"$CODE\"}" | tee /tmp/wxsession-login.json
+  SKEY=$(jq -r .skey /tmp/wxsession-login.json); OPENID=$(jq -r .openid /tmp/wxsession-login.json)
+
+  # 3. every later request carries the skey
+  curl -s %[1]s/validate -H "Authorization: Bearer $SKEY"
+
+  # 4. wx.getWeRunData on a phone: the emulator encrypts data with alice's session_key
+  curl -s -X POST %[1]s/emulator/encrypt -d "{\"openid\":\"$OPENID\"}" > /tmp/wxsession-werun.json
+  curl -s -X POST %[1]s/decrypt -H "Authorization: Bearer $SKEY" -H 'Content-Type: application/json' -d @/tmp/wxsession-werun.json
+
+  # 5. log out; the skey stops working
+  curl -s -i -X POST %[1]s/logout -H "Authorization: Bearer $SKEY"
+  curl -s %[1]s/validate -H "Authorization: Bearer $SKEY"
+
+`, base)
+}

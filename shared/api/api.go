@@ -1,0 +1,175 @@
+// Package api is wxsession's HTTP contract: one http.Handler per function
+// (login, validate, decrypt, logout) and one serving them all. Every runtime
+// (Lambda, SCF, plain HTTP, the local server) serves these same handlers.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/wxcrypto"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 64 << 10
+
+// Service is what the handlers need from the session core; *session.Service
+// is one.
+type Service interface {
+	Login(ctx context.Context, code string) (session.Login, error)
+	Validate(ctx context.Context, skey string) (session.Session, error)
+	Decrypt(ctx context.Context, skey string, in wxcrypto.Input) (json.RawMessage, error)
+	Logout(ctx context.Context, skey string) error
+	Now() time.Time
+}
+
+// Option adjusts a handler.
+type Option func(*router)
+
+// WithLogger sets where the per-request log lines go (slog.Default if unset).
+func WithLogger(l *slog.Logger) Option { return func(rt *router) { rt.log = l } }
+
+// Login serves POST /login.
+func Login(svc Service, opts ...Option) http.Handler { return newRouter(svc, opts, loginRoute) }
+
+// Validate serves GET /validate.
+func Validate(svc Service, opts ...Option) http.Handler {
+	return newRouter(svc, opts, validateRoute)
+}
+
+// Decrypt serves POST /decrypt.
+func Decrypt(svc Service, opts ...Option) http.Handler { return newRouter(svc, opts, decryptRoute) }
+
+// Logout serves POST /logout.
+func Logout(svc Service, opts ...Option) http.Handler { return newRouter(svc, opts, logoutRoute) }
+
+// All serves every route, as the local server does.
+func All(svc Service, opts ...Option) http.Handler {
+	return newRouter(svc, opts, loginRoute, validateRoute, decryptRoute, logoutRoute)
+}
+
+// route is one endpoint: a method on a path, and what answers it.
+type route struct {
+	method string
+	path   string
+	handle func(svc Service, w http.ResponseWriter, r *http.Request) error
+}
+
+var (
+	loginRoute    = route{http.MethodPost, "/login", login}
+	validateRoute = route{http.MethodGet, "/validate", validate}
+	decryptRoute  = route{http.MethodPost, "/decrypt", decrypt}
+	logoutRoute   = route{http.MethodPost, "/logout", logout}
+)
+
+type loginRequest struct {
+	Code string `json:"code"`
+}
+
+type loginResponse struct {
+	Skey      string `json:"skey"`
+	ExpiresIn int64  `json:"expires_in"`
+	OpenID    string `json:"openid"`
+	UnionID   string `json:"unionid,omitempty"`
+}
+
+func login(svc Service, w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if req.Code == "" {
+		return apperr.Errorf(apperr.InvalidRequest, "code is required: send {\"code\": <the code wx.login returned>}")
+	}
+	l, err := svc.Login(r.Context(), req.Code)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, loginResponse{
+		Skey:      l.Skey,
+		ExpiresIn: session.ExpiresIn(l.Session, svc.Now()),
+		OpenID:    l.Session.OpenID,
+		UnionID:   l.Session.UnionID,
+	})
+	return nil
+}
+
+type validateResponse struct {
+	OpenID    string `json:"openid"`
+	UnionID   string `json:"unionid,omitempty"`
+	ExpiresIn int64  `json:"expires_in"`
+}
+
+func validate(svc Service, w http.ResponseWriter, r *http.Request) error {
+	s, err := svc.Validate(r.Context(), skeyFrom(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, validateResponse{OpenID: s.OpenID, UnionID: s.UnionID, ExpiresIn: session.ExpiresIn(s, svc.Now())})
+	return nil
+}
+
+type decryptRequest struct {
+	EncryptedData string `json:"encryptedData"`
+	IV            string `json:"iv"`
+	RawData       string `json:"rawData"`
+	Signature     string `json:"signature"`
+}
+
+type decryptResponse struct {
+	Data json.RawMessage `json:"data"`
+}
+
+func decrypt(svc Service, w http.ResponseWriter, r *http.Request) error {
+	// A missing skey is reported before a malformed body.
+	skey := skeyFrom(r)
+	if err := session.RequireSkey(skey); err != nil {
+		return err
+	}
+	var req decryptRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	data, err := svc.Decrypt(r.Context(), skey, wxcrypto.Input(req))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, decryptResponse{Data: data})
+	return nil
+}
+
+func logout(svc Service, w http.ResponseWriter, r *http.Request) error {
+	if err := svc.Logout(r.Context(), skeyFrom(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// skeyFrom returns the skey a request carries: Authorization: Bearer <skey>,
+// or else X-WX-Skey. Any other Authorization scheme carries no skey.
+func skeyFrom(r *http.Request) string {
+	if scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		if t := strings.TrimSpace(token); t != "" {
+			return t
+		}
+	}
+	return strings.TrimSpace(r.Header.Get("X-WX-Skey"))
+}
+
+// writeJSON writes v as the JSON response body with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal","message":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

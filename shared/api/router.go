@@ -1,0 +1,259 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/reqlog"
+)
+
+// router dispatches to its routes and wraps every request in the same
+// envelope: a request id, panic recovery, JSON 404/405 answers and one log
+// line.
+type router struct {
+	svc    Service
+	log    *slog.Logger
+	routes map[string]route
+	allow  map[string]string // path -> Allow header value
+}
+
+func newRouter(svc Service, opts []Option, routes ...route) *router {
+	rt := &router{svc: svc, routes: make(map[string]route), allow: make(map[string]string)}
+	for _, r := range routes {
+		rt.routes[r.path] = r
+		rt.allow[r.path] = r.method
+	}
+	for _, o := range opts {
+		o(rt)
+	}
+	if rt.log == nil {
+		rt.log = slog.Default()
+	}
+	return rt
+}
+
+// logRecord is what the log line of one request says beyond the basics.
+type logRecord struct {
+	err error
+}
+
+type recordKey struct{}
+
+// recordError notes the error a request ended with, for its log line.
+func recordError(r *http.Request, err error) {
+	if rec, ok := r.Context().Value(recordKey{}).(*logRecord); ok {
+		rec.err = err
+	}
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r)
+	ctx, fields := reqlog.NewContext(r.Context())
+	rec := &logRecord{}
+	ctx = context.WithValue(ctx, recordKey{}, rec)
+	r = r.WithContext(ctx)
+	sw := &statusWriter{ResponseWriter: w}
+	sw.Header().Set("X-Request-Id", id)
+	sw.Header().Set("Cache-Control", "no-store")
+	sw.Header().Set("X-Content-Type-Options", "nosniff")
+
+	name := "unmatched"
+	defer func() {
+		if p := recover(); p != nil {
+			err := fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+			if sw.status == 0 {
+				writeError(sw, r, err)
+			} else {
+				recordError(r, err)
+			}
+		}
+		rt.logRequest(r, id, name, sw.status, time.Since(start), rec.err, fields.Attrs())
+	}()
+
+	rte, ok := rt.routes[r.URL.Path]
+	switch {
+	case !ok:
+		writeError(sw, r, apperr.Errorf(apperr.NotFound, "no route %s %s", r.Method, truncate(r.URL.Path, 64)))
+	case r.Method != rte.method:
+		name = rte.path
+		sw.Header().Set("Allow", rt.allow[rte.path])
+		writeError(sw, r, apperr.Errorf(apperr.MethodNotAllowed, "%s takes %s", rte.path, rte.method))
+	default:
+		name = rte.path
+		if err := rte.handle(rt.svc, sw, r); err != nil {
+			writeError(sw, r, err)
+		}
+	}
+}
+
+func (rt *router) logRequest(r *http.Request, id, route string, status int, latency time.Duration, err error, extra []slog.Attr) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	attrs := append([]slog.Attr{
+		slog.String("request_id", id),
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
+	}, extra...)
+	level := slog.LevelInfo
+	if err != nil {
+		attrs = append(attrs, slog.String("error", string(apperr.CodeOf(err))), slog.String("detail", err.Error()))
+		if status >= http.StatusInternalServerError {
+			level = slog.LevelError
+		}
+	}
+	rt.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// requestID returns the id the runtime or a proxy gave the request
+// (X-Request-Id), or a fresh one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && strings.IndexFunc(id, func(c rune) bool { return c <= ' ' || c > '~' }) < 0 {
+		return id
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// maxJSONDepth bounds nesting in request bodies; the contract's bodies are flat.
+const maxJSONDepth = 16
+
+// decodeBody reads a JSON object request body into dst. It refuses bodies over
+// MaxBodyBytes, other content types, malformed JSON, duplicate keys, deep
+// nesting, trailing data and fields of the wrong type.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return apperr.Errorf(apperr.InvalidRequest, "Content-Type must be application/json")
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return apperr.Errorf(apperr.PayloadTooLarge, "the request body is over %d bytes", MaxBodyBytes)
+	}
+	if err != nil {
+		return apperr.Wrap(err, apperr.InvalidRequest, "the request body could not be read")
+	}
+	if err := checkJSONObject(body); err != nil {
+		return apperr.Wrap(err, apperr.InvalidRequest, "the request body must be one JSON object: "+err.Error())
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return apperr.Wrap(err, apperr.InvalidRequest, fmt.Sprintf("%s must be a string", te.Field))
+		}
+		return apperr.Wrap(err, apperr.InvalidRequest, "the request body does not match the API")
+	}
+	return nil
+}
+
+// checkJSONObject checks that b is exactly one JSON object with no duplicate
+// keys at any level and no nesting deeper than maxJSONDepth. encoding/json
+// would silently keep the last of two duplicate keys; a body that means two
+// things is refused instead.
+func checkJSONObject(b []byte) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errors.New("the body is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return errors.New("malformed JSON")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return errors.New("not an object")
+	}
+	if err := checkJSONValue(dec, '{', 1); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the object")
+	}
+	return nil
+}
+
+// checkJSONValue checks the rest of an object or array whose opening delimiter
+// was just read.
+func checkJSONValue(dec *json.Decoder, open json.Delim, depth int) error {
+	if depth > maxJSONDepth {
+		return errors.New("nested too deeply")
+	}
+	var seen map[string]bool
+	if open == '{' {
+		seen = make(map[string]bool)
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return errors.New("malformed JSON")
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			return nil
+		}
+		if open == '{' {
+			key, _ := tok.(string)
+			if seen[key] {
+				return fmt.Errorf("duplicate key %q", truncate(key, 32))
+			}
+			seen[key] = true
+			if tok, err = dec.Token(); err != nil {
+				return errors.New("malformed JSON")
+			}
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if err := checkJSONValue(dec, d, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,55 @@
+// Package boot builds what every wxsession function needs at start-up: the
+// JSON logger, the session store, the WeChat client and the session service.
+// It runs once per process (once per cold start), never per request.
+package boot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/memory"
+	"github.com/wxsession/wxsession/shared/wechat"
+)
+
+// Logger makes a JSON slog logger on stderr the default and returns it. Log
+// lines are JSON so CloudWatch and CLS can index their fields.
+func Logger() *slog.Logger {
+	l := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(l)
+	return l
+}
+
+// Service builds the session service cfg describes, talking to WeChat at
+// cfg.APIBase.
+func Service(ctx context.Context, cfg config.Config, log *slog.Logger) (*session.Service, error) {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	wx := wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil)
+	return session.NewService(cfg, st, wx, session.WithLogger(log))
+}
+
+func openStore(_ context.Context, cfg config.Config) (session.Store, error) {
+	switch cfg.Store {
+	case config.StoreMemory:
+		return memory.New(time.Now), nil
+	default:
+		return nil, &config.Error{Var: "SESSION_STORE", Reason: fmt.Sprintf("%q is not available in this build", cfg.Store)}
+	}
+}
+
+// MustService is Service for a function's main: on failure it prints one line
+// and exits.
+func MustService(cfg config.Config) *session.Service {
+	svc, err := Service(context.Background(), cfg, Logger())
+	if err != nil {
+		config.Exit(err)
+	}
+	return svc
+}

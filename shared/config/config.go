@@ -1,0 +1,200 @@
+// Package config reads wxsession's settings from the environment.
+//
+// Every variable is described in the README's configuration table. A bad value
+// is reported as one error naming the variable, so start-up can stop with one
+// clear line.
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Store names accepted in SESSION_STORE.
+const (
+	StoreMemory   = "memory"
+	StoreDynamoDB = "dynamodb"
+	StoreRedis    = "redis"
+)
+
+// Config is wxsession's configuration.
+type Config struct {
+	AppID  string // WX_APPID
+	Secret string // WX_SECRET; never logged
+	// APIBase is WeChat's API base URL, without a trailing slash (WX_API_BASE).
+	APIBase string
+
+	Store    string // SESSION_STORE: memory, dynamodb or redis
+	Table    string // SESSION_TABLE, for dynamodb
+	RedisURL string // REDIS_URL, for redis; never logged (it may hold a password)
+
+	TTL    time.Duration // SESSION_TTL: sliding session lifetime
+	MaxAge time.Duration // SESSION_MAX_AGE: absolute cap from login
+
+	// SealKey, when set, seals session_keys at rest (SESSION_SEAL_KEY, 32 bytes).
+	SealKey []byte
+	// WatermarkMaxAge, when positive, is the oldest watermark decrypt accepts.
+	WatermarkMaxAge time.Duration
+
+	Port int // PORT
+}
+
+// Defaults.
+const (
+	DefaultAPIBase = "https://api.weixin.qq.com"
+	DefaultTTL     = 24 * time.Hour
+	DefaultMaxAge  = 720 * time.Hour
+	DefaultPort    = 8080
+)
+
+// Error is a configuration error naming the offending variable.
+type Error struct {
+	Var    string
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Reason }
+
+// Load reads the configuration through lookup (os.LookupEnv in production).
+// It does not insist on WeChat credentials: see RequireCredentials.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return strings.TrimSpace(v)
+	}
+	cfg := Config{
+		AppID:    get("WX_APPID"),
+		Secret:   get("WX_SECRET"),
+		APIBase:  get("WX_API_BASE"),
+		Store:    strings.ToLower(get("SESSION_STORE")),
+		Table:    get("SESSION_TABLE"),
+		RedisURL: get("REDIS_URL"),
+		TTL:      DefaultTTL,
+		MaxAge:   DefaultMaxAge,
+		Port:     DefaultPort,
+	}
+	if cfg.APIBase == "" {
+		cfg.APIBase = DefaultAPIBase
+	}
+	u, err := url.Parse(cfg.APIBase)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Config{}, &Error{"WX_API_BASE", fmt.Sprintf("%q is not an http(s) URL", cfg.APIBase)}
+	}
+	cfg.APIBase = strings.TrimRight(cfg.APIBase, "/")
+
+	switch cfg.Store {
+	case "":
+		cfg.Store = StoreMemory
+	case StoreMemory:
+	case StoreDynamoDB:
+		if cfg.Table == "" {
+			return Config{}, &Error{"SESSION_TABLE", "required when SESSION_STORE=dynamodb"}
+		}
+	case StoreRedis:
+		if cfg.RedisURL == "" {
+			return Config{}, &Error{"REDIS_URL", "required when SESSION_STORE=redis"}
+		}
+		u, err := url.Parse(cfg.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return Config{}, &Error{"REDIS_URL", "must look like redis://host:port/db or rediss://host:port/db"}
+		}
+	default:
+		return Config{}, &Error{"SESSION_STORE", fmt.Sprintf("%q is not one of memory, dynamodb, redis", cfg.Store)}
+	}
+
+	durations := []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"SESSION_TTL", &cfg.TTL},
+		{"SESSION_MAX_AGE", &cfg.MaxAge},
+		{"WATERMARK_MAX_AGE", &cfg.WatermarkMaxAge},
+	}
+	for _, d := range durations {
+		s := get(d.name)
+		if s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil || v <= 0 {
+			return Config{}, &Error{d.name, fmt.Sprintf("%q is not a positive Go duration such as 24h or 90m", s)}
+		}
+		*d.dst = v
+	}
+	if cfg.MaxAge < cfg.TTL {
+		return Config{}, &Error{"SESSION_MAX_AGE", fmt.Sprintf("%s is shorter than SESSION_TTL (%s)", cfg.MaxAge, cfg.TTL)}
+	}
+
+	if s := get("SESSION_SEAL_KEY"); s != "" {
+		key, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			key, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		}
+		if err != nil || len(key) != 32 {
+			return Config{}, &Error{"SESSION_SEAL_KEY", "must be the base64 of exactly 32 bytes (try: openssl rand -base64 32)"}
+		}
+		cfg.SealKey = key
+	}
+
+	if s := get("PORT"); s != "" {
+		p, err := strconv.Atoi(s)
+		if err != nil || p < 1 || p > 65535 {
+			return Config{}, &Error{"PORT", fmt.Sprintf("%q is not a port number", s)}
+		}
+		cfg.Port = p
+	}
+	return cfg, nil
+}
+
+// RequireCredentials reports a missing WX_APPID or WX_SECRET; the deployed
+// functions need both, the local server only when it does not emulate WeChat.
+func (c Config) RequireCredentials() error {
+	if c.AppID == "" {
+		return &Error{"WX_APPID", "required: the mini-program's AppID"}
+	}
+	if c.Secret == "" {
+		return &Error{"WX_SECRET", "required: the mini-program's AppSecret"}
+	}
+	return nil
+}
+
+// LogValue keeps secrets out of logs: the secret, the seal key and the Redis URL
+// (which may carry a password) are never written.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("appid", c.AppID),
+		slog.String("api_base", c.APIBase),
+		slog.String("store", c.Store),
+		slog.String("table", c.Table),
+		slog.Duration("ttl", c.TTL),
+		slog.Duration("max_age", c.MaxAge),
+		slog.Bool("sealed", len(c.SealKey) > 0),
+		slog.Duration("watermark_max_age", c.WatermarkMaxAge),
+	)
+}
+
+// MustLoad loads the configuration of a deployed function from the process
+// environment; on a bad or missing value it prints one line naming the
+// variable and exits.
+func MustLoad() Config {
+	cfg, err := Load(os.LookupEnv)
+	if err == nil {
+		err = cfg.RequireCredentials()
+	}
+	if err != nil {
+		Exit(err)
+	}
+	return cfg
+}
+
+// Exit prints one line describing a start-up error and exits with status 2.
+func Exit(err error) {
+	fmt.Fprintf(os.Stderr, "wxsession: configuration: %v\n", err)
+	os.Exit(2)
+}

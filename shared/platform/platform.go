@@ -1,0 +1,84 @@
+// Package platform runs one http.Handler on whichever runtime the process was
+// started by: AWS Lambda, Tencent SCF, or plain HTTP. The handler is the
+// product; the runtimes only translate envelopes.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// DefaultPort is the plain-HTTP port when PORT is unset.
+const DefaultPort = 8080
+
+// shutdownGrace is how long in-flight requests may take to finish after
+// SIGTERM or SIGINT.
+const shutdownGrace = 10 * time.Second
+
+// Serve runs h on the runtime the environment names and returns only when the
+// process should exit. See DESIGN.md section 2:
+//   - AWS_LAMBDA_RUNTIME_API set: AWS Lambda;
+//   - else _LAMBDA_SERVER_PORT set: Tencent SCF (Go1 runtime);
+//   - else plain HTTP on $PORT (default 8080), as Tencent Web Functions run it.
+func Serve(h http.Handler) {
+	port := DefaultPort
+	if s := os.Getenv("PORT"); s != "" {
+		p, err := strconv.Atoi(s)
+		if err != nil || p < 1 || p > 65535 {
+			fmt.Fprintf(os.Stderr, "wxsession: configuration: PORT: %q is not a port number\n", s)
+			os.Exit(2)
+		}
+		port = p
+	}
+	if err := ListenAndServe(context.Background(), net.JoinHostPort("", strconv.Itoa(port)), h); err != nil {
+		slog.Error("serve", "err", err)
+		os.Exit(1)
+	}
+}
+
+// ListenAndServe serves h over plain HTTP on addr until ctx is done or the
+// process receives SIGTERM or SIGINT, then lets in-flight requests finish.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	slog.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down: draining in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

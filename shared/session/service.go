@@ -1,0 +1,372 @@
+// Package session is wxsession's core: it turns login codes into sessions,
+// checks and renews them, and decrypts a user's data with the newest
+// session_key WeChat issued for that user.
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/reqlog"
+	"github.com/wxsession/wxsession/shared/seal"
+	"github.com/wxsession/wxsession/shared/wechat"
+	"github.com/wxsession/wxsession/shared/wxcrypto"
+)
+
+// CodeLifetime is how long WeChat accepts a login code, and so how long a
+// repeated code returns the session it first created.
+const CodeLifetime = 5 * time.Minute
+
+// claimPatience is how long a login whose code another instance is already
+// trading waits for that instance's session to appear. It covers a WeChat call
+// with its retry and the store writes; an older claim with no session behind
+// it belongs to a login that failed or was logged out.
+const claimPatience = 2*wechat.DefaultAttemptTimeout + 2*time.Second
+
+// Longest login code accepted; WeChat's are 32 characters.
+const maxCodeLen = 128
+
+// CodeExchanger trades a login code for the user's WeChat session; a
+// *wechat.Client is one.
+type CodeExchanger interface {
+	Code2Session(ctx context.Context, code string) (wechat.Session, error)
+}
+
+// Service implements login, validate, decrypt and logout over a Store.
+type Service struct {
+	store  Store
+	wx     CodeExchanger
+	appID  string
+	ttl    time.Duration
+	maxAge time.Duration
+	// sealer seals session_keys at rest; nil stores them as WeChat sent them.
+	sealer          *seal.Sealer
+	watermarkMaxAge time.Duration
+	now             func() time.Time
+	log             *slog.Logger
+	flight          singleflight.Group
+}
+
+// Option adjusts a Service.
+type Option func(*Service)
+
+// WithClock makes the Service read the time from now; tests pass a fake clock.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLogger sets the logger for the few events that are not part of a
+// request's own log line (a failed clean-up, say).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// NewService returns a Service for the app cfg describes.
+func NewService(cfg config.Config, store Store, wx CodeExchanger, opts ...Option) (*Service, error) {
+	s := &Service{
+		store:           store,
+		wx:              wx,
+		appID:           cfg.AppID,
+		ttl:             cfg.TTL,
+		maxAge:          cfg.MaxAge,
+		watermarkMaxAge: cfg.WatermarkMaxAge,
+		now:             time.Now,
+		log:             slog.Default(),
+	}
+	if s.ttl <= 0 || s.maxAge < s.ttl {
+		return nil, fmt.Errorf("session: TTL %s and max age %s are not usable", s.ttl, s.maxAge)
+	}
+	if len(cfg.SealKey) > 0 {
+		sealer, err := seal.New(cfg.SealKey)
+		if err != nil {
+			return nil, fmt.Errorf("session: SESSION_SEAL_KEY: %w", err)
+		}
+		s.sealer = sealer
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Login is a session created (or found again) for a login code.
+type Login struct {
+	Skey    string
+	Session Session
+}
+
+// ExpiresIn returns the session's remaining lifetime at now, in whole seconds.
+func ExpiresIn(s Session, now time.Time) int64 {
+	return int64(s.ExpiresAt.Sub(now) / time.Second)
+}
+
+// Now returns the service's current time.
+func (s *Service) Now() time.Time { return s.now() }
+
+// Login trades a login code for a session. A code seen again within its
+// lifetime returns the session it first created, with no second WeChat call;
+// concurrent calls with one code, here or on other instances, create one
+// session between them.
+func (s *Service) Login(ctx context.Context, code string) (Login, error) {
+	if code == "" || len(code) > maxCodeLen || strings.IndexFunc(code, notCodeRune) >= 0 {
+		return Login{}, apperr.Errorf(apperr.InvalidRequest, "code must be the string wx.login returned")
+	}
+	c := newCodeRef(s.appID, code)
+	// Callers in this process share one attempt; other instances are held off
+	// by the store's claim.
+	v, err, _ := s.flight.Do(c.id, func() (any, error) { return s.login(ctx, code, c) })
+	if err != nil {
+		return Login{}, err
+	}
+	return v.(Login), nil
+}
+
+func notCodeRune(r rune) bool { return r <= ' ' || r > '~' }
+
+// codeRef is what wxsession keeps of a login code: an id to store the claim
+// under and a key to seal the skey with, both derived from the code, which is
+// never stored.
+type codeRef struct {
+	id     string
+	sealer *seal.Sealer
+}
+
+func newCodeRef(appID, code string) codeRef {
+	secret := []byte(appID + "\x00" + code)
+	id := seal.Derive(secret, "wxsession code id")
+	sealer, err := seal.New(seal.Derive(secret, "wxsession code seal"))
+	if err != nil {
+		panic(err) // Derive returns seal.KeySize bytes
+	}
+	return codeRef{id: hex.EncodeToString(id), sealer: sealer}
+}
+
+func (s *Service) login(ctx context.Context, code string, c codeRef) (Login, error) {
+	skey := NewSkey()
+	giveUp := time.Now().Add(claimPatience) // real time: bounds the polling below
+	for wait := 25 * time.Millisecond; ; wait = min(2*wait, 400*time.Millisecond) {
+		now := s.now()
+		claim := CodeClaim{ID: c.id, SealedSkey: c.sealer.Seal([]byte(skey), []byte(c.id)), CreatedAt: now, ExpiresAt: now.Add(CodeLifetime)}
+		holder, won, err := s.store.ClaimCode(ctx, claim)
+		if err != nil {
+			return Login{}, storeError("claim login code", err)
+		}
+		if won {
+			return s.create(ctx, code, c.id, skey)
+		}
+		// Another login holds this code: its session is ours to return.
+		heldSkey, err := c.sealer.Open(holder.SealedSkey, []byte(c.id))
+		if err != nil {
+			return Login{}, fmt.Errorf("open code claim: %w", err)
+		}
+		sess, err := s.store.GetSession(ctx, SessionID(string(heldSkey)))
+		switch {
+		case err == nil:
+			reqlog.Add(ctx, slog.Bool("repeated_code", true))
+			return Login{Skey: string(heldSkey), Session: sess}, nil
+		case !errors.Is(err, ErrNotFound):
+			return Login{}, storeError("read session of repeated code", err)
+		case now.Sub(holder.CreatedAt) > claimPatience || time.Now().After(giveUp):
+			// The login that claimed the code failed without releasing it, or
+			// its session was logged out: the code is spent either way.
+			return Login{}, apperr.Errorf(apperr.InvalidCode, "the login code was already used; call wx.login again")
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return Login{}, apperr.Wrap(ctx.Err(), apperr.InvalidCode, "the login code is in use by another login; call wx.login again")
+		}
+	}
+}
+
+// create trades a claimed code at WeChat and writes the user and the session.
+// On failure the claim is released so the code is not left pointing at a
+// session that does not exist.
+func (s *Service) create(ctx context.Context, code, claimID, skey string) (login Login, err error) {
+	defer func() {
+		if err != nil {
+			if rerr := s.store.ReleaseCode(context.WithoutCancel(ctx), claimID); rerr != nil {
+				s.log.WarnContext(ctx, "release login code claim", "err", rerr)
+			}
+		}
+	}()
+	ws, err := s.wx.Code2Session(ctx, code)
+	if err != nil {
+		return Login{}, err
+	}
+	now := s.now()
+	// The user's row first: WeChat has replaced the session_key whether or not
+	// the session write below succeeds, and decrypt must use the newest one.
+	user := User{AppID: s.appID, OpenID: ws.OpenID, SessionKey: s.sealSessionKey(ws.OpenID, ws.SessionKey), ExpiresAt: now.Add(s.maxAge)}
+	if err := s.store.PutUser(ctx, user); err != nil {
+		return Login{}, storeError("write user", err)
+	}
+	// SESSION_MAX_AGE >= SESSION_TTL (config checks), so the first expiry is
+	// never past the cap.
+	sess := Session{OpenID: ws.OpenID, UnionID: ws.UnionID, CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
+	if err := s.store.PutSession(ctx, SessionID(skey), sess); err != nil {
+		return Login{}, storeError("write session", err)
+	}
+	return Login{Skey: skey, Session: sess}, nil
+}
+
+// Validate returns the live session an skey names, renewing it when less than
+// half of SESSION_TTL is left. Renewing only past half-time keeps a validate
+// in steady state to one store read and no write, while an active user never
+// sees a session expire under them.
+func (s *Service) Validate(ctx context.Context, skey string) (Session, error) {
+	if err := RequireSkey(skey); err != nil {
+		return Session{}, err
+	}
+	if !wellFormedSkey(skey) {
+		return Session{}, errExpired()
+	}
+	id := SessionID(skey)
+	sess, err := s.store.GetSession(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, errExpired()
+	}
+	if err != nil {
+		return Session{}, storeError("read session", err)
+	}
+	now := s.now()
+	if !now.Before(sess.ExpiresAt) {
+		return Session{}, errExpired()
+	}
+	if sess.ExpiresAt.Sub(now) >= s.ttl/2 {
+		return sess, nil
+	}
+	renewed := now.Add(s.ttl)
+	if capAt := sess.CreatedAt.Add(s.maxAge); capAt.Before(renewed) {
+		renewed = capAt
+	}
+	if !renewed.After(sess.ExpiresAt) {
+		return sess, nil // at the absolute cap already
+	}
+	switch err := s.store.RenewSession(ctx, id, renewed); {
+	case err == nil:
+		sess.ExpiresAt = renewed
+		reqlog.Add(ctx, slog.Bool("renewed", true))
+	case errors.Is(err, ErrNotFound):
+		return Session{}, errExpired() // logged out meanwhile
+	default:
+		// The session is valid; only its extension failed. Answer with the
+		// expiry it has, and let a later request renew it.
+		reqlog.Add(ctx, slog.String("renew_error", err.Error()))
+	}
+	return sess, nil
+}
+
+// Decrypt checks the session, then opens data the mini-program received from
+// WeChat with the user's newest session_key. Malformed input is refused before
+// any store read.
+func (s *Service) Decrypt(ctx context.Context, skey string, in wxcrypto.Input) (json.RawMessage, error) {
+	if err := RequireSkey(skey); err != nil {
+		return nil, err
+	}
+	parsed, err := wxcrypto.Parse(in)
+	if err != nil {
+		return nil, apperr.Wrap(err, apperr.InvalidRequest, err.Error())
+	}
+	sess, err := s.Validate(ctx, skey)
+	if err != nil {
+		return nil, err
+	}
+	user, err := s.store.GetUser(ctx, s.appID, sess.OpenID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errStale(errors.New("no session_key stored for the user"))
+	}
+	if err != nil {
+		return nil, storeError("read user", err)
+	}
+	key, err := s.openSessionKey(user)
+	if err != nil {
+		return nil, fmt.Errorf("open stored session_key: %w", err)
+	}
+	data, err := wxcrypto.Open(key, parsed, wxcrypto.Options{AppID: s.appID, MaxAge: s.watermarkMaxAge, Now: s.now()})
+	if err != nil {
+		return nil, errStale(err)
+	}
+	return data, nil
+}
+
+// Logout ends the session an skey names. An unknown or expired skey is not an
+// error: the outcome the client wants holds either way.
+func (s *Service) Logout(ctx context.Context, skey string) error {
+	if err := RequireSkey(skey); err != nil {
+		return err
+	}
+	if !wellFormedSkey(skey) {
+		return nil
+	}
+	if err := s.store.DeleteSession(ctx, SessionID(skey)); err != nil {
+		return storeError("delete session", err)
+	}
+	return nil
+}
+
+// sealedPrefix marks a session_key sealed under SESSION_SEAL_KEY. Unmarked
+// values are read as plain, so sealing can be switched on for a live store.
+const sealedPrefix = "sealed:v1:"
+
+func (s *Service) sealSessionKey(openID, key string) string {
+	if s.sealer == nil {
+		return key
+	}
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(s.sealer.Seal([]byte(key), userAD(s.appID, openID)))
+}
+
+func (s *Service) openSessionKey(u User) (string, error) {
+	rest, sealed := strings.CutPrefix(u.SessionKey, sealedPrefix)
+	if !sealed {
+		return u.SessionKey, nil
+	}
+	if s.sealer == nil {
+		return "", errors.New("session_key is sealed but SESSION_SEAL_KEY is not set")
+	}
+	b, err := base64.RawStdEncoding.DecodeString(rest)
+	if err != nil {
+		return "", fmt.Errorf("sealed session_key: %w", err)
+	}
+	key, err := s.sealer.Open(b, userAD(u.AppID, u.OpenID))
+	if err != nil {
+		return "", err
+	}
+	return string(key), nil
+}
+
+// userAD binds a sealed session_key to its user, so it opens in no other row.
+func userAD(appID, openID string) []byte {
+	sum := sha256.Sum256([]byte("wxsession user\x00" + appID + "\x00" + openID))
+	return sum[:]
+}
+
+// RequireSkey returns the session_required error for a request that sent no
+// skey, and nil otherwise.
+func RequireSkey(skey string) error {
+	if skey == "" {
+		return apperr.Errorf(apperr.SessionRequired, "send the skey as Authorization: Bearer <skey> (or X-WX-Skey)")
+	}
+	return nil
+}
+
+func errExpired() error {
+	return apperr.Errorf(apperr.SessionExpired, "the session is unknown or expired; log in again")
+}
+
+func errStale(cause error) error {
+	return apperr.Wrap(cause, apperr.StaleSessionKey,
+		"the data does not match the user's current session_key; call wx.login, fetch the data again and retry")
+}
+
+func storeError(op string, err error) error {
+	return apperr.Wrap(fmt.Errorf("%s: %w", op, err), apperr.StoreUnavailable, "the session store is unavailable; retry shortly")
+}

@@ -1,0 +1,73 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by a Store for a row that does not exist or whose
+// expiry has passed, whether or not the store has deleted it yet.
+var ErrNotFound = errors.New("session: not found")
+
+// Session is one login session, stored under the hash of its skey.
+type Session struct {
+	OpenID  string
+	UnionID string
+	// CreatedAt is the login time; SESSION_MAX_AGE counts from it.
+	CreatedAt time.Time
+	// ExpiresAt is the sliding expiry, never past CreatedAt+SESSION_MAX_AGE.
+	ExpiresAt time.Time
+}
+
+// User holds the newest session_key WeChat issued for one user of one app.
+type User struct {
+	AppID  string
+	OpenID string
+	// SessionKey is the session_key as stored: WeChat's base64 string, or that
+	// string sealed when SESSION_SEAL_KEY is set. Stores keep it opaque.
+	SessionKey string
+	// ExpiresAt is when no session of this user can be alive any more.
+	ExpiresAt time.Time
+}
+
+// CodeClaim records which skey a login code produced, for the code's lifetime,
+// so a repeated code returns the same session without a second WeChat call.
+type CodeClaim struct {
+	// ID is derived from the app and the code; the code itself is not stored.
+	ID string
+	// SealedSkey is the skey sealed under a key derived from the code: only
+	// someone holding the code can read it.
+	SealedSkey []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// Store persists sessions, users and code claims. Each row has an expiry: a
+// row whose expiry has passed (by the store's clock) is never returned, even
+// while it is still physically present, and never renewed. Errors other than
+// ErrNotFound mean the store could not be reached or failed.
+type Store interface {
+	// ClaimCode stores c unless an unexpired claim with the same ID exists.
+	// It returns the claim that holds the code and whether it is c: of many
+	// concurrent callers, across processes, exactly one wins.
+	ClaimCode(ctx context.Context, c CodeClaim) (holder CodeClaim, won bool, err error)
+	// ReleaseCode deletes a claim, so a login that failed may be tried again.
+	ReleaseCode(ctx context.Context, id string) error
+
+	// PutUser creates or replaces the user's row.
+	PutUser(ctx context.Context, u User) error
+	// GetUser returns the user's row or ErrNotFound.
+	GetUser(ctx context.Context, appID, openID string) (User, error)
+
+	// PutSession creates a session under id, the skey's hash.
+	PutSession(ctx context.Context, id string, s Session) error
+	// GetSession returns the session stored under id or ErrNotFound.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// RenewSession moves the expiry of a live session to expiresAt. It returns
+	// ErrNotFound, and writes nothing, when the session is gone or expired:
+	// renewal never brings a session back.
+	RenewSession(ctx context.Context, id string, expiresAt time.Time) error
+	// DeleteSession removes a session; deleting a missing one is not an error.
+	DeleteSession(ctx context.Context, id string) error
+}

@@ -1,0 +1,222 @@
+// Package wechat is a client for the one WeChat API wxsession calls:
+// sns/jscode2session, which trades a mini-program's login code for the user's
+// openid, unionid and session_key.
+package wechat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/reqlog"
+)
+
+// WeChat's errcodes for jscode2session that wxsession tells apart.
+const (
+	ErrBusy        = -1    // system busy: worth one retry
+	ErrInvalidCode = 40029 // code unknown or expired
+	ErrCodeUsed    = 40163 // code already used
+	ErrHighRisk    = 40226 // high-risk user, login blocked
+	ErrRateLimited = 45011 // API minute-quota reached
+)
+
+// Defaults for a Client.
+const (
+	// DefaultAttemptTimeout bounds one HTTP attempt; the caller's deadline may
+	// cut it shorter.
+	DefaultAttemptTimeout = 3 * time.Second
+	// minRetryBudget is the least time that must remain before the caller's
+	// deadline for a retry on -1 to be worth starting.
+	minRetryBudget = 500 * time.Millisecond
+	retryDelay     = 100 * time.Millisecond
+	// rateLimitRetryAfter is what a client is told to wait after 45011: the
+	// quota is per minute.
+	rateLimitRetryAfter = 60 * time.Second
+	maxResponseBytes    = 64 << 10
+)
+
+// Session is what jscode2session returns for a valid code.
+type Session struct {
+	OpenID     string
+	UnionID    string // empty unless the app is bound to an Open Platform account
+	SessionKey string // base64, as WeChat sends it; a secret
+}
+
+// LogValue keeps the session_key out of logs.
+func (s Session) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("openid", s.OpenID), slog.Bool("unionid", s.UnionID != ""))
+}
+
+// Client calls jscode2session. It is safe for concurrent use and meant to be
+// built once per process, so connections are reused across invocations.
+type Client struct {
+	endpoint string
+	appID    string
+	secret   string
+	http     *http.Client
+	// AttemptTimeout bounds each HTTP attempt (DefaultAttemptTimeout if zero).
+	AttemptTimeout time.Duration
+}
+
+// NewClient returns a client for the API at base (https://api.weixin.qq.com in
+// production). A nil httpClient gets one with a tuned transport.
+func NewClient(base, appID, secret string, httpClient *http.Client) *Client {
+	if httpClient == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 16
+		t.TLSHandshakeTimeout = 2 * time.Second
+		t.ResponseHeaderTimeout = DefaultAttemptTimeout
+		httpClient = &http.Client{Transport: t}
+	}
+	return &Client{
+		endpoint:       base + "/sns/jscode2session",
+		appID:          appID,
+		secret:         secret,
+		http:           httpClient,
+		AttemptTimeout: DefaultAttemptTimeout,
+	}
+}
+
+// reply is jscode2session's JSON answer.
+type reply struct {
+	OpenID     string `json:"openid"`
+	UnionID    string `json:"unionid"`
+	SessionKey string `json:"session_key"`
+	ErrCode    int    `json:"errcode"`
+	ErrMsg     string `json:"errmsg"`
+	RID        string `json:"rid"`
+}
+
+// requestID returns WeChat's rid for the call: its own field when present,
+// else the "rid: …" WeChat appends to errmsg.
+func (r reply) requestID() string {
+	if r.RID != "" {
+		return r.RID
+	}
+	if _, rid, ok := strings.Cut(r.ErrMsg, "rid: "); ok {
+		return strings.TrimSpace(rid)
+	}
+	return ""
+}
+
+// Code2Session trades a login code for the user's session. Its errors are
+// apperr.Errors: invalid_code, code_blocked, rate_limited or
+// wechat_unavailable. WeChat's errcode and rid go to the request's log line.
+func (c *Client) Code2Session(ctx context.Context, code string) (Session, error) {
+	r, err := c.attempt(ctx, code)
+	if err == nil && r.ErrCode == ErrBusy && c.canRetry(ctx) {
+		reqlog.Add(ctx, slog.Int("wechat_retry_after_errcode", r.ErrCode), slog.String("wechat_first_rid", r.requestID()))
+		select {
+		case <-time.After(retryDelay):
+		case <-ctx.Done():
+			return Session{}, apperr.Wrap(ctx.Err(), apperr.WeChatUnavailable, "WeChat did not answer in time")
+		}
+		r, err = c.attempt(ctx, code)
+		if err == nil && r.ErrCode == ErrCodeUsed {
+			// The first attempt reached WeChat and used the code before
+			// failing: the code is gone through no fault of the client.
+			return Session{}, apperr.Wrap(fmt.Errorf("jscode2session retry: errcode %d after -1, rid %s", r.ErrCode, r.requestID()),
+				apperr.WeChatUnavailable, "WeChat failed while using the login code; call wx.login again")
+		}
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	reqlog.Add(ctx, slog.Int("wechat_errcode", r.ErrCode))
+	if rid := r.requestID(); rid != "" {
+		reqlog.Add(ctx, slog.String("wechat_rid", rid))
+	}
+	cause := fmt.Errorf("jscode2session: errcode %d (%s), rid %s", r.ErrCode, r.ErrMsg, r.requestID())
+	switch r.ErrCode {
+	case 0:
+		if r.OpenID == "" || r.SessionKey == "" {
+			return Session{}, apperr.Wrap(errors.New("jscode2session: answer without openid or session_key"),
+				apperr.WeChatUnavailable, "WeChat gave an incomplete answer")
+		}
+		return Session{OpenID: r.OpenID, UnionID: r.UnionID, SessionKey: r.SessionKey}, nil
+	case ErrInvalidCode:
+		return Session{}, apperr.Wrap(cause, apperr.InvalidCode, "the login code is invalid or expired; call wx.login again")
+	case ErrCodeUsed:
+		return Session{}, apperr.Wrap(cause, apperr.InvalidCode, "the login code was already used; call wx.login again")
+	case ErrHighRisk:
+		return Session{}, apperr.Wrap(cause, apperr.CodeBlocked, "WeChat blocked this login (high-risk user)")
+	case ErrRateLimited:
+		return Session{}, &apperr.Error{Code: apperr.RateLimited, Message: "WeChat's login quota is used up for now; retry later",
+			RetryAfter: rateLimitRetryAfter, Err: cause}
+	default:
+		return Session{}, apperr.Wrap(cause, apperr.WeChatUnavailable, "WeChat could not complete the login")
+	}
+}
+
+// canRetry reports whether the caller's deadline leaves room for a retry.
+func (c *Client) canRetry(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) >= minRetryBudget+retryDelay
+}
+
+// attempt makes one HTTP call. Transport failures, HTTP errors and answers
+// that are not JSON come back as wechat_unavailable errors.
+func (c *Client) attempt(ctx context.Context, code string) (reply, error) {
+	timeout := c.AttemptTimeout
+	if timeout <= 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	q := url.Values{
+		"appid":      {c.appID},
+		"secret":     {c.secret},
+		"js_code":    {code},
+		"grant_type": {"authorization_code"},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?"+q.Encode(), nil)
+	if err != nil {
+		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session request: %w", redact(err)), apperr.WeChatUnavailable, "WeChat is unreachable")
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	reqlog.Add(ctx, slog.Float64("wechat_latency_ms", float64(time.Since(start).Microseconds())/1000))
+	if err != nil {
+		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: %w", redact(err)), apperr.WeChatUnavailable, "WeChat did not answer in time")
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: read body: %w", redact(err)), apperr.WeChatUnavailable, "WeChat did not answer in time")
+	}
+	if resp.StatusCode != http.StatusOK {
+		reqlog.Add(ctx, slog.Int("wechat_http_status", resp.StatusCode))
+		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: HTTP %d", resp.StatusCode), apperr.WeChatUnavailable, "WeChat answered with an error")
+	}
+	var r reply
+	if err := json.Unmarshal(body, &r); err != nil {
+		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: answer is not JSON (%d bytes): %w", len(body), err),
+			apperr.WeChatUnavailable, "WeChat gave an unreadable answer")
+	}
+	return r, nil
+}
+
+// redact strips the request URL, which carries the app secret and the code,
+// from transport errors before they can reach a log line.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s jscode2session: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// String keeps the secret out of fmt output.
+func (c *Client) String() string {
+	return "wechat.Client{appid=" + c.appID + ", secret=" + strconv.Quote("[redacted]") + "}"
+}
