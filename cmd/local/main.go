@@ -34,32 +34,42 @@ func main() {
 		host = "127.0.0.1"
 	}
 	base := "http://" + net.JoinHostPort(loopbackFor(host), strconv.Itoa(cfg.Port))
-
-	mux := http.NewServeMux()
-	emulate := cfg.Secret == ""
-	if emulate {
-		if cfg.AppID == "" {
-			cfg.AppID = demoAppID
-		}
-		cfg.Secret = "emulator-" + strconv.FormatInt(int64(os.Getpid()), 36)
-		cfg.APIBase = base + "/emulator"
-		mux.Handle("/emulator/", http.StripPrefix("/emulator", emulator.New(cfg.AppID, cfg.Secret)))
-	} else if err := cfg.RequireCredentials(); err != nil {
-		config.Exit(err)
-	}
-
 	log := boot.Logger()
-	svc, err := boot.Service(context.Background(), cfg, log)
+	h, cfg, err := newServer(context.Background(), cfg, base, log)
 	if err != nil {
 		config.Exit(err)
 	}
-	mux.Handle("/", api.All(svc))
-
-	printWelcome(os.Stdout, base, cfg, emulate)
-	if err := platform.ListenAndServe(context.Background(), net.JoinHostPort(host, strconv.Itoa(cfg.Port)), mux); err != nil {
+	printWelcome(os.Stdout, base, cfg, cfg.Secret == emulatorSecret)
+	if err := platform.ListenAndServe(context.Background(), net.JoinHostPort(host, strconv.Itoa(cfg.Port)), h); err != nil {
 		slog.Error("local server stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// emulatorSecret is the AppSecret the emulator plays with; it guards nothing.
+const emulatorSecret = "wxsession-local-emulator"
+
+// newServer returns the local server's handler for a server reachable at
+// base, and the configuration it runs with: when cfg has no WX_SECRET, a WeChat
+// emulator is mounted at /emulator and WeChat calls go to it.
+func newServer(ctx context.Context, cfg config.Config, base string, log *slog.Logger) (http.Handler, config.Config, error) {
+	mux := http.NewServeMux()
+	if cfg.Secret == "" {
+		if cfg.AppID == "" {
+			cfg.AppID = demoAppID
+		}
+		cfg.Secret = emulatorSecret
+		cfg.APIBase = base + "/emulator"
+		mux.Handle("/emulator/", http.StripPrefix("/emulator", emulator.New(cfg.AppID, cfg.Secret)))
+	} else if err := cfg.RequireCredentials(); err != nil {
+		return nil, cfg, err
+	}
+	svc, err := boot.Service(ctx, cfg, log)
+	if err != nil {
+		return nil, cfg, err
+	}
+	mux.Handle("/", api.All(svc, api.WithLogger(log)))
+	return mux, cfg, nil
 }
 
 // loopbackFor returns the host to reach a server listening on host from this
@@ -76,12 +86,12 @@ func printWelcome(w io.Writer, base string, cfg config.Config, emulate bool) {
 	if emulate {
 		wx = "built-in WeChat emulator (WX_SECRET is empty)"
 	}
-	fmt.Fprintf(w, "wxsession local server on %s\n  appid %s · store %s · %s\n\n", base, cfg.AppID, cfg.Store, wx)
+	_, _ = fmt.Fprintf(w, "wxsession local server on %s\n  appid %s · store %s · %s\n\n", base, cfg.AppID, cfg.Store, wx)
 	if !emulate {
-		fmt.Fprintf(w, "Routes: POST %[1]s/login, GET %[1]s/validate, POST %[1]s/decrypt, POST %[1]s/logout\n\n", base)
+		_, _ = fmt.Fprintf(w, "Routes: POST %[1]s/login, GET %[1]s/validate, POST %[1]s/decrypt, POST %[1]s/logout\n\n", base)
 		return
 	}
-	fmt.Fprintf(w, `Try every route (needs curl and jq):
+	_, _ = fmt.Fprintf(w, `Try every route (needs curl and jq):
 
   # 1. wx.login on a phone: the emulator hands out a login code for user "alice"
   CODE=$(curl -s -X POST '%[1]s/emulator/wx.login?user=alice' | jq -r .code)

@@ -289,7 +289,9 @@ func (s *Service) Decrypt(ctx context.Context, skey string, in wxcrypto.Input) (
 	}
 	key, err := s.openSessionKey(user)
 	if err != nil {
-		return nil, fmt.Errorf("open stored session_key: %w", err)
+		// The row cannot be read (SESSION_SEAL_KEY changed, say). A new login
+		// rewrites it, so the client is sent down that path.
+		return nil, errStale(fmt.Errorf("open stored session_key: %w", err))
 	}
 	data, err := wxcrypto.Open(key, parsed, wxcrypto.Options{AppID: s.appID, MaxAge: s.watermarkMaxAge, Now: s.now()})
 	if err != nil {

@@ -189,7 +189,7 @@ func (c *Client) attempt(ctx context.Context, code string) (reply, error) {
 	if err != nil {
 		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: %w", redact(err)), apperr.WeChatUnavailable, "WeChat did not answer in time")
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: read body: %w", redact(err)), apperr.WeChatUnavailable, "WeChat did not answer in time")

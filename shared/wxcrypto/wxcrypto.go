@@ -162,14 +162,15 @@ func Decrypt(key, ciphertext, iv []byte) ([]byte, error) {
 
 // unpad removes PKCS#7 padding, checking every padding byte in constant time.
 func unpad(b []byte) ([]byte, error) {
-	n := int(b[len(b)-1])
+	pad := b[len(b)-1]
+	n := int(pad)
 	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, aes.BlockSize)
 	checked := subtle.ConstantTimeSelect(good, n, aes.BlockSize) // keeps the arithmetic in range
 	tail := b[len(b)-aes.BlockSize:]
 	for i := range aes.BlockSize {
 		// Byte i of the last block is padding when i >= BlockSize-n.
 		isPad := subtle.ConstantTimeLessOrEq(aes.BlockSize-checked, i)
-		good &= subtle.ConstantTimeSelect(isPad, subtle.ConstantTimeByteEq(tail[i], byte(n)), 1)
+		good &= subtle.ConstantTimeSelect(isPad, subtle.ConstantTimeByteEq(tail[i], pad), 1)
 	}
 	if good != 1 {
 		return nil, ErrStale

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wxsession/wxsession/shared/config"
+)
+
+// startLocal runs the local server's handler, as `make run` does, on a free
+// port with the emulator and the memory store.
+func startLocal(t *testing.T) (base string, logs *bytes.Buffer) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	base = "http://" + srv.Listener.Addr().String()
+	cfg, err := config.Load(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = &bytes.Buffer{}
+	h, cfg, err := newServer(context.Background(), cfg, base, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.APIBase != base+"/emulator" || cfg.AppID != demoAppID {
+		t.Fatalf("emulator not wired: %+v", cfg)
+	}
+	srv.Config.Handler = h
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return base, logs
+}
+
+func call(t *testing.T, method, url, auth string, body any, wantStatus int) map[string]any {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), method, url, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("%s %s: got %d %s, want %d", method, url, resp.StatusCode, raw, wantStatus)
+	}
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: %q is not JSON", method, url, raw)
+		}
+	}
+	return out
+}
+
+func TestLocalServerFullFlow(t *testing.T) {
+	base, logs := startLocal(t)
+
+	code := call(t, "POST", base+"/emulator/wx.login?user=alice", "", nil, 200)["code"].(string)
+	login := call(t, "POST", base+"/login", "", map[string]string{"code": code}, 200)
+	skey, openID := login["skey"].(string), login["openid"].(string)
+	if again := call(t, "POST", base+"/login", "", map[string]string{"code": code}, 200); again["skey"] != skey {
+		t.Fatalf("a repeated code gave another session")
+	}
+	if stats := call(t, "GET", base+"/emulator/stats", "", nil, 200); stats["jscode2session_calls"] != float64(1) {
+		t.Fatalf("WeChat calls: %v, want 1", stats)
+	}
+
+	v := call(t, "GET", base+"/validate", skey, nil, 200)
+	if v["openid"] != openID {
+		t.Fatalf("validate: %v", v)
+	}
+	enc := call(t, "POST", base+"/emulator/encrypt", "", map[string]string{"openid": openID}, 200)
+	d := call(t, "POST", base+"/decrypt", skey, enc, 200)
+	if _, ok := d["data"].(map[string]any)["stepInfoList"]; !ok {
+		t.Fatalf("decrypt: %v", d)
+	}
+
+	// Logging in again replaces the session_key: data from before is stale.
+	code2 := call(t, "POST", base+"/emulator/wx.login?user=alice", "", nil, 200)["code"].(string)
+	skey2 := call(t, "POST", base+"/login", "", map[string]string{"code": code2}, 200)["skey"].(string)
+	if e := call(t, "POST", base+"/decrypt", skey2, enc, 409); e["error"] != "stale_session_key" {
+		t.Fatalf("decrypt with old data: %v", e)
+	}
+
+	call(t, "POST", base+"/logout", skey, nil, 204)
+	if e := call(t, "GET", base+"/validate", skey, nil, 401); e["error"] != "session_expired" {
+		t.Fatalf("validate after logout: %v", e)
+	}
+	call(t, "GET", base+"/validate", skey2, nil, 200)
+
+	for _, secret := range []string{skey, skey2, code, emulatorSecret} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("a secret reached the log")
+		}
+	}
+}
+
+func TestLocalServerFaults(t *testing.T) {
+	base, _ := startLocal(t)
+	call(t, "POST", base+"/emulator/fault", "", map[string]any{"mode": "errcode", "errcode": 45011, "times": 1}, 204)
+	code := call(t, "POST", base+"/emulator/wx.login", "", nil, 200)["code"].(string)
+	if e := call(t, "POST", base+"/login", "", map[string]string{"code": code}, 429); e["error"] != "rate_limited" {
+		t.Fatalf("got %v", e)
+	}
+	// The fault was for one call; the code was not spent.
+	call(t, "POST", base+"/login", "", map[string]string{"code": code}, 200)
+
+	// A slow WeChat within the attempt timeout still logs in.
+	call(t, "POST", base+"/emulator/fault", "", map[string]any{"mode": "slow", "delay": "50ms"}, 204)
+	call(t, "POST", base+"/login", "", map[string]string{"code": call(t, "POST", base+"/emulator/wx.login", "", nil, 200)["code"].(string)}, 200)
+	call(t, "DELETE", base+"/emulator/fault", "", nil, 204)
+	if e := call(t, "POST", base+"/emulator/fault", "", map[string]any{"mode": "nonsense"}, 400); e["error"] != "invalid_request" {
+		t.Fatalf("got %v", e)
+	}
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# test.sh: everything `make test` runs, on a fresh machine as on a used one.
+#   1. start DynamoDB Local and redis-server (scripts/test-services.sh installs them if missing)
+#   2. go test -race ./... against them (store conformance, runtimes, flows)
+#   3. every fuzz target briefly (make fuzz runs them longer)
+#   4. the mini-program client's tests, including against the real local server
+#   5. the README's curl walk-through, verbatim, against the local server
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+CACHE=$ROOT/.cache
+mkdir -p "$CACHE"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+for tool in go node java curl jq; do
+	command -v "$tool" >/dev/null || { echo "make test needs $tool on PATH" >&2; exit 1; }
+done
+
+step "starting DynamoDB Local and redis-server"
+./scripts/test-services.sh start
+LOCAL_PID=
+cleanup() {
+	[ -n "$LOCAL_PID" ] && kill "$LOCAL_PID" 2>/dev/null || true
+	./scripts/test-services.sh stop || true
+}
+trap cleanup EXIT
+set -a
+# shellcheck disable=SC1091
+. "$CACHE/test-services.env"
+set +a
+
+step "go vet"
+go vet ./...
+
+step "go test -race ./..."
+go test -race -count=1 ./...
+
+step "fuzzing each target briefly (${FUZZTIME:-5s})"
+FUZZTIME=${FUZZTIME:-5s} ./scripts/fuzz.sh
+
+step "starting the local server (make run) for the client and README tests"
+go build -o "$CACHE/local" ./cmd/local
+PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+PORT=$PORT "$CACHE/local" >"$CACHE/local.out" 2>"$CACHE/local.log" &
+LOCAL_PID=$!
+for _ in $(seq 1 50); do
+	curl -s -o /dev/null "http://127.0.0.1:$PORT/validate" && break
+	sleep 0.1
+done
+
+step "mini-program client: node --test"
+(cd miniprogram && WXSESSION_URL="http://127.0.0.1:$PORT" node --test test/)
+
+step "README walk-through, verbatim"
+./scripts/readme-walkthrough.sh "$PORT"
+
+step "all tests passed"

@@ -1,0 +1,103 @@
+package config_test
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxsession/wxsession/shared/config"
+)
+
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := config.Load(lookup(map[string]string{"WX_APPID": "wx1", "WX_SECRET": "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{AppID: "wx1", Secret: "s", APIBase: "https://api.weixin.qq.com", Store: "memory", TTL: 24 * time.Hour, MaxAge: 720 * time.Hour, Port: 8080}
+	if fmt.Sprint(cfg) != fmt.Sprint(want) {
+		t.Fatalf("got %+v, want %+v", cfg, want)
+	}
+	if err := cfg.RequireCredentials(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValues(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	cfg, err := config.Load(lookup(map[string]string{
+		"WX_API_BASE": "http://127.0.0.1:9/emulator/", "SESSION_STORE": "DynamoDB", "SESSION_TABLE": "t",
+		"SESSION_TTL": "2h", "SESSION_MAX_AGE": "48h", "SESSION_SEAL_KEY": key, "WATERMARK_MAX_AGE": "10m", "PORT": "9000",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.APIBase != "http://127.0.0.1:9/emulator" || cfg.Store != "dynamodb" || cfg.TTL != 2*time.Hour || cfg.MaxAge != 48*time.Hour ||
+		len(cfg.SealKey) != 32 || cfg.WatermarkMaxAge != 10*time.Minute || cfg.Port != 9000 {
+		t.Fatalf("got %+v", cfg)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	tests := []struct {
+		env     map[string]string
+		wantVar string
+	}{
+		{map[string]string{"WX_API_BASE": "ftp://x"}, "WX_API_BASE"},
+		{map[string]string{"SESSION_STORE": "postgres"}, "SESSION_STORE"},
+		{map[string]string{"SESSION_STORE": "dynamodb"}, "SESSION_TABLE"},
+		{map[string]string{"SESSION_STORE": "redis"}, "REDIS_URL"},
+		{map[string]string{"SESSION_STORE": "redis", "REDIS_URL": "localhost:6379"}, "REDIS_URL"},
+		{map[string]string{"SESSION_TTL": "1 day"}, "SESSION_TTL"},
+		{map[string]string{"SESSION_TTL": "-1h"}, "SESSION_TTL"},
+		{map[string]string{"SESSION_MAX_AGE": "1h"}, "SESSION_MAX_AGE"},
+		{map[string]string{"SESSION_SEAL_KEY": "c2hvcnQ="}, "SESSION_SEAL_KEY"},
+		{map[string]string{"SESSION_SEAL_KEY": "!!!"}, "SESSION_SEAL_KEY"},
+		{map[string]string{"WATERMARK_MAX_AGE": "soon"}, "WATERMARK_MAX_AGE"},
+		{map[string]string{"PORT": "70000"}, "PORT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantVar, func(t *testing.T) {
+			_, err := config.Load(lookup(tt.env))
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != tt.wantVar {
+				t.Fatalf("got %v, want an error naming %s", err, tt.wantVar)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q is more than one line", err)
+			}
+		})
+	}
+}
+
+func TestRequireCredentials(t *testing.T) {
+	for _, tt := range []struct {
+		env     map[string]string
+		wantVar string
+	}{
+		{map[string]string{"WX_SECRET": "s"}, "WX_APPID"},
+		{map[string]string{"WX_APPID": "wx1"}, "WX_SECRET"},
+	} {
+		cfg, _ := config.Load(lookup(tt.env))
+		var ce *config.Error
+		if err := cfg.RequireCredentials(); !errors.As(err, &ce) || ce.Var != tt.wantVar {
+			t.Fatalf("got %v, want an error naming %s", err, tt.wantVar)
+		}
+	}
+}
+
+func TestLogValueHidesSecrets(t *testing.T) {
+	cfg, _ := config.Load(lookup(map[string]string{"WX_SECRET": "topsecret", "SESSION_STORE": "redis", "REDIS_URL": "redis://:hunter2@h:6379/0"}))
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "cfg", cfg)
+	if strings.Contains(b.String(), "topsecret") || strings.Contains(b.String(), "hunter2") {
+		t.Fatalf("log line carries a secret: %s", b.String())
+	}
+}
