@@ -77,7 +77,21 @@ function parseBody (data) {
 
 function errorCodeOf (res) {
   var body = parseBody(res.data)
-  return body && typeof body === 'object' && typeof body.error === 'string' ? body.error : ''
+  if (body && typeof body === 'object' && typeof body.error === 'string') return body.error
+  if (isGatewayDenial(res.statusCode, body)) return 'session_expired'
+  return ''
+}
+
+/**
+ * isGatewayDenial tells whether a response is API Gateway refusing a request
+ * because its Lambda authorizer (wxsession's validate function) refused the
+ * skey: 401 {"message":"Unauthorized"} without an skey, 403
+ * {"message":"Forbidden"} with one it did not accept. For the client these
+ * mean the same as session_expired: log in again and retry.
+ */
+function isGatewayDenial (status, body) {
+  if (!body || typeof body !== 'object' || typeof body.error === 'string') return false
+  return (status === 401 && body.message === 'Unauthorized') || (status === 403 && body.message === 'Forbidden')
 }
 
 function isOK (res) {
@@ -86,7 +100,7 @@ function isOK (res) {
 
 /** isSessionError tells whether a response says the skey sent is missing or no longer valid. */
 function isSessionError (res) {
-  return res.statusCode === 401 && SESSION_ERRORS[errorCodeOf(res)] === true
+  return (res.statusCode === 401 || res.statusCode === 403) && SESSION_ERRORS[errorCodeOf(res)] === true
 }
 
 function headerValue (header, name) {
@@ -112,7 +126,7 @@ function retryAfterSeconds (header) {
 function responseError (res) {
   var body = parseBody(res.data)
   var obj = body && typeof body === 'object' ? body : null
-  var code = obj && typeof obj.error === 'string' && obj.error ? obj.error : 'http_error'
+  var code = errorCodeOf(res) || 'http_error'
   var message = obj && typeof obj.message === 'string' && obj.message ? obj.message : 'HTTP ' + res.statusCode
   return makeError(code, message, {
     status: res.statusCode,
@@ -329,7 +343,7 @@ function createClient (options) {
         if (errorCodeOf(res) === 'session_expired') forgetIfCurrent(s.skey)
         return renew(s).then(function (s2) {
           return attempt(s2).then(function (res2) {
-            if (errorCodeOf(res2) === 'session_expired' && res2.statusCode === 401) forgetIfCurrent(s2.skey)
+            if (errorCodeOf(res2) === 'session_expired') forgetIfCurrent(s2.skey)
             return res2
           })
         })

@@ -191,3 +191,35 @@ test('request: needs options.url', async (t) => {
   const { client } = await setup(t)
   await assert.rejects(client.request({}), TypeError)
 })
+
+test('request: an API Gateway authorizer denial (403 Forbidden) counts as an expired session: one re-login, one retry', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  await client.login()
+  const oldSkey = client.getSkey()
+  // The app's own route sits behind the validate authorizer: the gateway
+  // answers for it when the authorizer refuses the skey.
+  stub.respond('/echo', (ctx) => {
+    if (ctx.headers.authorization === 'Bearer ' + oldSkey) return { status: 403, body: { message: 'Forbidden' } }
+  })
+  const body = await client.request({ url: '/echo' })
+  assert.equal(body.openid, 'openid-alice')
+  assert.equal(wx.calls.login, 2)
+  assert.notEqual(client.getSkey(), oldSkey)
+})
+
+test('request: a 403 that is not the gateway denying the skey is not retried', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  await client.login()
+  stub.respond('/echo', () => stub.error(403, 'code_blocked', 'no'))
+  await assert.rejects(client.request({ url: '/echo' }), (err) => err.code === 'code_blocked' && err.status === 403)
+  assert.equal(wx.calls.login, 1)
+})
+
+test('request: a gateway denial that persists after the re-login rejects as session_expired, without looping', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  await client.login()
+  stub.respond('/echo', () => ({ status: 403, body: { message: 'Forbidden' } }))
+  await assert.rejects(client.request({ url: '/echo' }), (err) => err.code === 'session_expired' && err.status === 403)
+  assert.equal(wx.calls.login, 2)
+  assert.equal(stub.count('/echo'), 2)
+})
