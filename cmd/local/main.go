@@ -19,6 +19,7 @@ import (
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform"
+	"github.com/wxsession/wxsession/shared/store"
 )
 
 // demoAppID is the AppID the emulator plays when WX_APPID is unset.
@@ -64,7 +65,9 @@ func newServer(ctx context.Context, cfg config.Config, base string, log *slog.Lo
 	} else if err := cfg.RequireCredentials(); err != nil {
 		return nil, cfg, err
 	}
-	svc, err := boot.Service(ctx, cfg, log)
+	// Unlike a deployed function, the local server creates its DynamoDB
+	// table (TTL on) when it is missing.
+	svc, err := boot.Service(ctx, cfg, log, store.CreateMissingTable())
 	if err != nil {
 		return nil, cfg, err
 	}

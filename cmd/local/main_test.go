@@ -8,19 +8,22 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxsession/wxsession/shared/config"
 )
 
 // startLocal runs the local server's handler, as `make run` does, on a free
 // port with the emulator and the memory store.
-func startLocal(t *testing.T) (base string, logs *bytes.Buffer) {
+func startLocal(t *testing.T, env map[string]string) (base string, logs *bytes.Buffer) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base = "http://" + srv.Listener.Addr().String()
-	cfg, err := config.Load(func(string) (string, bool) { return "", false })
+	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +73,37 @@ func call(t *testing.T, method, url, auth string, body any, wantStatus int) map[
 	return out
 }
 
+// storeEnvs returns the configurations to run the local server with: the
+// memory store always, DynamoDB Local and redis-server when make test
+// started them.
+func storeEnvs(t *testing.T) map[string]map[string]string {
+	envs := map[string]map[string]string{"memory": {}}
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	if u := os.Getenv("WXSESSION_DYNAMODB_URL"); u != "" {
+		envs["dynamodb"] = map[string]string{"SESSION_STORE": "dynamodb", "SESSION_TABLE": "wxsession-local-" + suffix}
+		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", u)
+		t.Setenv("AWS_REGION", "us-east-1")
+		t.Setenv("AWS_ACCESS_KEY_ID", "local")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
+	} else {
+		t.Log("DynamoDB flow left out: set WXSESSION_DYNAMODB_URL (make test starts DynamoDB Local) to run it")
+	}
+	if u := os.Getenv("WXSESSION_REDIS_URL"); u != "" {
+		envs["redis"] = map[string]string{"SESSION_STORE": "redis", "REDIS_URL": u}
+	} else {
+		t.Log("Redis flow left out: set WXSESSION_REDIS_URL (make test starts redis-server) to run it")
+	}
+	return envs
+}
+
 func TestLocalServerFullFlow(t *testing.T) {
-	base, logs := startLocal(t)
+	for name, env := range storeEnvs(t) {
+		t.Run(name, func(t *testing.T) { testFullFlow(t, env) })
+	}
+}
+
+func testFullFlow(t *testing.T, env map[string]string) {
+	base, logs := startLocal(t, env)
 
 	code := call(t, "POST", base+"/emulator/wx.login?user=alice", "", nil, 200)["code"].(string)
 	login := call(t, "POST", base+"/login", "", map[string]string{"code": code}, 200)
@@ -114,7 +146,7 @@ func TestLocalServerFullFlow(t *testing.T) {
 }
 
 func TestLocalServerFaults(t *testing.T) {
-	base, _ := startLocal(t)
+	base, _ := startLocal(t, nil)
 	call(t, "POST", base+"/emulator/fault", "", map[string]any{"mode": "errcode", "errcode": 45011, "times": 1}, 204)
 	code := call(t, "POST", base+"/emulator/wx.login", "", nil, 200)["code"].(string)
 	if e := call(t, "POST", base+"/login", "", map[string]string{"code": code}, 429); e["error"] != "rate_limited" {

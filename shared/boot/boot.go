@@ -5,14 +5,13 @@ package boot
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/session"
-	"github.com/wxsession/wxsession/shared/store/memory"
+	"github.com/wxsession/wxsession/shared/store"
 	"github.com/wxsession/wxsession/shared/wechat"
 )
 
@@ -24,24 +23,15 @@ func Logger() *slog.Logger {
 	return l
 }
 
-// Service builds the session service cfg describes, talking to WeChat at
-// cfg.APIBase.
-func Service(ctx context.Context, cfg config.Config, log *slog.Logger) (*session.Service, error) {
-	st, err := openStore(ctx, cfg)
+// Service builds the session service cfg describes, over the store cfg names
+// and talking to WeChat at cfg.APIBase.
+func Service(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...store.Option) (*session.Service, error) {
+	st, err := store.Open(ctx, cfg, time.Now, opts...)
 	if err != nil {
 		return nil, err
 	}
 	wx := wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil)
 	return session.NewService(cfg, st, wx, session.WithLogger(log))
-}
-
-func openStore(_ context.Context, cfg config.Config) (session.Store, error) {
-	switch cfg.Store {
-	case config.StoreMemory:
-		return memory.New(time.Now), nil
-	default:
-		return nil, &config.Error{Var: "SESSION_STORE", Reason: fmt.Sprintf("%q is not available in this build", cfg.Store)}
-	}
 }
 
 // MustService is Service for a function's main: on failure it prints one line

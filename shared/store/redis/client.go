@@ -1,0 +1,80 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Client tuning, applied where the URL does not set a value of its own (see
+// goredis.ParseURL for the query parameters it reads). Redis answers in well
+// under a millisecond, so anything slower is a fault to report
+// (store_unavailable), not to wait out.
+const (
+	dialTimeout  = time.Second
+	ioTimeout    = time.Second
+	poolTimeout  = time.Second
+	poolSize     = 8 // a function serves one request at a time
+	maxRetries   = 1 // one retry: a connection a frozen Lambda kept may be dead
+	dialAttempts = 1 // go-redis's default of 5 dials would outlast the call's budget
+)
+
+// NewClient returns a client for rawURL (redis://[user:password@]host:port/db, or
+// rediss:// for TLS) tuned to fail fast and to reconnect by itself when the
+// server comes back. It dials lazily, so building it costs no round trip.
+// Build it once per process; it is safe for concurrent use.
+func NewClient(rawURL string) (*goredis.Client, error) {
+	o, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		// url.Parse's errors quote the URL, password and all: keep only the
+		// reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redis: bad URL: %w", err)
+	}
+	setDefault(&o.DialTimeout, dialTimeout)
+	setDefault(&o.ReadTimeout, ioTimeout)
+	setDefault(&o.WriteTimeout, ioTimeout)
+	setDefault(&o.PoolTimeout, poolTimeout)
+	setDefault(&o.PoolSize, poolSize)
+	setDefault(&o.MaxRetries, maxRetries)
+	setDefault(&o.DialerRetries, dialAttempts)
+	// Deadlines of the caller's context (the store's per-call budget) bound
+	// reads and writes too, not just the time waiting for a connection.
+	o.ContextTimeoutEnabled = true
+	// Skip the handshake extras (CLIENT SETINFO, maintenance notifications):
+	// round trips at cold start, and commands managed Redis services such as
+	// TencentDB may refuse.
+	o.DisableIdentity = true
+	if o.MaintNotificationsConfig == nil {
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	}
+	logOnce.Do(func() { goredis.SetLogger(slogLogger{}) })
+	return goredis.NewClient(o), nil
+}
+
+var logOnce sync.Once
+
+// slogLogger sends go-redis's own log lines (a failed dial, say) to slog, so
+// they are JSON like every other line instead of bare text on stderr.
+type slogLogger struct{}
+
+func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+func setDefault[T comparable](dst *T, v T) {
+	var zero T
+	if *dst == zero {
+		*dst = v
+	}
+}
