@@ -105,8 +105,9 @@ start() {
 	local jar_dir ddb_port redis_port
 	jar_dir=$(ddb_jar_dir)
 	ddb_port=$(free_port)
-	nohup java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-		-inMemory -port "$ddb_port" >"$RUN_DIR/dynamodb.log" 2>&1 </dev/null &
+	# From the run folder: DynamoDB Local drops a metadata file in its working directory.
+	(cd "$RUN_DIR" && exec nohup java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+		-inMemory -port "$ddb_port" >"$RUN_DIR/dynamodb.log" 2>&1 </dev/null) &
 	echo $! >"$RUN_DIR/dynamodb.pid"
 
 	redis_port=$(free_port)
