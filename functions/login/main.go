@@ -10,6 +10,6 @@ import (
 )
 
 func main() {
-	cfg := config.MustLoad()
+	cfg := config.MustLoad(config.RequireSecret) // only login calls WeChat
 	platform.Serve(api.Login(boot.MustService(cfg)))
 }

@@ -152,12 +152,31 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	return cfg, nil
 }
 
-// RequireCredentials reports a missing WX_APPID or WX_SECRET; the deployed
-// functions need both, the local server only when it does not emulate WeChat.
+// RequireCredentials reports a missing WX_APPID or WX_SECRET: what a process
+// that calls WeChat needs (the login function, the local server when it does
+// not emulate WeChat).
 func (c Config) RequireCredentials() error {
+	if err := RequireAppID(c); err != nil {
+		return err
+	}
+	return RequireSecret(c)
+}
+
+// Requirement is a setting a function cannot start without.
+type Requirement func(Config) error
+
+// RequireAppID requires WX_APPID, which every function needs: login sends it
+// to WeChat, decrypt checks watermarks against it, and rows are keyed by it.
+func RequireAppID(c Config) error {
 	if c.AppID == "" {
 		return &Error{"WX_APPID", "required: the mini-program's AppID"}
 	}
+	return nil
+}
+
+// RequireSecret requires WX_SECRET. Only login calls WeChat, so only login
+// is given the AppSecret.
+func RequireSecret(c Config) error {
 	if c.Secret == "" {
 		return &Error{"WX_SECRET", "required: the mini-program's AppSecret"}
 	}
@@ -180,15 +199,17 @@ func (c Config) LogValue() slog.Value {
 }
 
 // MustLoad loads the configuration of a deployed function from the process
-// environment; on a bad or missing value it prints one line naming the
-// variable and exits.
-func MustLoad() Config {
+// environment, requiring WX_APPID and whatever else reqs name; on a bad or
+// missing value it prints one line naming the variable and exits.
+func MustLoad(reqs ...Requirement) Config {
 	cfg, err := Load(os.LookupEnv)
-	if err == nil {
-		err = cfg.RequireCredentials()
-	}
 	if err != nil {
 		Exit(err)
+	}
+	for _, req := range append([]Requirement{RequireAppID}, reqs...) {
+		if err := req(cfg); err != nil {
+			Exit(err)
+		}
 	}
 	return cfg
 }

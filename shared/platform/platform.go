@@ -15,6 +15,9 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/wxsession/wxsession/shared/platform/awslambda"
+	"github.com/wxsession/wxsession/shared/platform/scf"
 )
 
 // DefaultPort is the plain-HTTP port when PORT is unset.
@@ -30,6 +33,14 @@ const shutdownGrace = 10 * time.Second
 //   - else _LAMBDA_SERVER_PORT set: Tencent SCF (Go1 runtime);
 //   - else plain HTTP on $PORT (default 8080), as Tencent Web Functions run it.
 func Serve(h http.Handler) {
+	switch Detect(os.Getenv) {
+	case RuntimeLambda:
+		awslambda.Start(h)
+		return
+	case RuntimeSCF:
+		scf.Start(h)
+		return
+	}
 	port := DefaultPort
 	if s := os.Getenv("PORT"); s != "" {
 		p, err := strconv.Atoi(s)
@@ -43,6 +54,30 @@ func Serve(h http.Handler) {
 		slog.Error("serve", "err", err)
 		os.Exit(1)
 	}
+}
+
+// Runtime names the environment a function binary runs in.
+type Runtime string
+
+// The runtimes Serve knows.
+const (
+	RuntimeLambda Runtime = "lambda" // AWS Lambda (provided.al2023), Runtime API
+	RuntimeSCF    Runtime = "scf"    // Tencent SCF Go1 runtime, net/rpc
+	RuntimeHTTP   Runtime = "http"   // plain HTTP: local runs, Tencent Web Functions
+)
+
+// Detect names the runtime the environment (read through getenv) describes.
+// AWS_LAMBDA_RUNTIME_API is checked first: _LAMBDA_SERVER_PORT is also the
+// variable of Lambda's retired go1.x runtime, so an environment with both is
+// Lambda's, and the Runtime API is the protocol to speak.
+func Detect(getenv func(string) string) Runtime {
+	switch {
+	case getenv("AWS_LAMBDA_RUNTIME_API") != "":
+		return RuntimeLambda
+	case getenv("_LAMBDA_SERVER_PORT") != "":
+		return RuntimeSCF
+	}
+	return RuntimeHTTP
 }
 
 // ListenAndServe serves h over plain HTTP on addr until ctx is done or the
@@ -59,7 +94,7 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}

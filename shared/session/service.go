@@ -167,7 +167,7 @@ func (s *Service) login(ctx context.Context, code string, c codeRef) (Login, err
 		if err != nil {
 			return Login{}, fmt.Errorf("open code claim: %w", err)
 		}
-		sess, err := s.store.GetSession(ctx, SessionID(string(heldSkey)))
+		sess, err := s.store.GetSession(ctx, ID(string(heldSkey)))
 		switch {
 		case err == nil:
 			reqlog.Add(ctx, slog.Bool("repeated_code", true))
@@ -212,7 +212,7 @@ func (s *Service) create(ctx context.Context, code, claimID, skey string) (login
 	// SESSION_MAX_AGE >= SESSION_TTL (config checks), so the first expiry is
 	// never past the cap.
 	sess := Session{OpenID: ws.OpenID, UnionID: ws.UnionID, CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
-	if err := s.store.PutSession(ctx, SessionID(skey), sess); err != nil {
+	if err := s.store.PutSession(ctx, ID(skey), sess); err != nil {
 		return Login{}, storeError("write session", err)
 	}
 	return Login{Skey: skey, Session: sess}, nil
@@ -229,7 +229,7 @@ func (s *Service) Validate(ctx context.Context, skey string) (Session, error) {
 	if !wellFormedSkey(skey) {
 		return Session{}, errExpired()
 	}
-	id := SessionID(skey)
+	id := ID(skey)
 	sess, err := s.store.GetSession(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, errExpired()
@@ -309,7 +309,7 @@ func (s *Service) Logout(ctx context.Context, skey string) error {
 	if !wellFormedSkey(skey) {
 		return nil
 	}
-	if err := s.store.DeleteSession(ctx, SessionID(skey)); err != nil {
+	if err := s.store.DeleteSession(ctx, ID(skey)); err != nil {
 		return storeError("delete session", err)
 	}
 	return nil

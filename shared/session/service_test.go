@@ -198,7 +198,7 @@ func TestLoginIssuesAnOpaqueSkey(t *testing.T) {
 	if _, err := f.mem.GetSession(context.Background(), l.Skey); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("the store holds a row under the raw skey")
 	}
-	if _, err := f.mem.GetSession(context.Background(), session.SessionID(l.Skey)); err != nil {
+	if _, err := f.mem.GetSession(context.Background(), session.ID(l.Skey)); err != nil {
 		t.Fatalf("the store holds no row under the skey's hash: %v", err)
 	}
 }
@@ -315,7 +315,7 @@ func TestExpiredButPresentRowsAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(25 * time.Hour)
-	if _, err := lagging.GetSession(context.Background(), session.SessionID(l.Skey)); err != nil {
+	if _, err := lagging.GetSession(context.Background(), session.ID(l.Skey)); err != nil {
 		t.Fatalf("precondition: the lagging store should still return the row: %v", err)
 	}
 	_, err = svc.Validate(context.Background(), l.Skey)

@@ -118,7 +118,7 @@ func TestOpenServers(t *testing.T) {
 			if c, ok := s.(io.Closer); ok {
 				t.Cleanup(func() { c.Close() })
 			}
-			id := session.SessionID(session.NewSkey())
+			id := session.ID(session.NewSkey())
 			now := time.Now()
 			if err := s.PutSession(ctx, id, session.Session{OpenID: "o", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
 				t.Fatalf("PutSession: %v", err)

@@ -122,7 +122,7 @@ func TestItemShape(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_250)
 	s := New(c, table, func() time.Time { return now })
 
-	id := session.SessionID(session.NewSkey())
+	id := session.ID(session.NewSkey())
 	if err := s.PutSession(ctx, id, session.Session{OpenID: "o1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func TestKeyShape(t *testing.T) {
 	clock := storetest.NewClock()
 	s := New(c, clock.Now, WithPrefix(prefix))
 
-	id := session.SessionID(session.NewSkey())
+	id := session.ID(session.NewSkey())
 	now := clock.Now()
 	if err := s.PutSession(ctx, id, session.Session{OpenID: "o1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,494 @@
+// Package wxsession_test checks the deployment descriptors against what the
+// code and the deploy guides promise: template.yaml (AWS SAM), serverless.yml
+// (Tencent Serverless Framework) and scf_bootstrap.
+package wxsession_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/awslabs/goformation/v7"
+	"github.com/awslabs/goformation/v7/cloudformation"
+	"github.com/awslabs/goformation/v7/intrinsics"
+	"gopkg.in/yaml.v3"
+)
+
+// route is one route of the HTTP contract and the function serving it.
+type route struct {
+	logicalID, function, method, path string
+	// actions are the DynamoDB actions the function's store calls make
+	// (shared/store/dynamo): exactly these are granted, on the table only.
+	actions []string
+}
+
+var routes = []route{
+	{"LoginFunction", "login", "POST", "/login", []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"}},
+	{"ValidateFunction", "validate", "GET", "/validate", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}},
+	{"DecryptFunction", "decrypt", "POST", "/decrypt", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}},
+	{"LogoutFunction", "logout", "POST", "/logout", []string{"dynamodb:DeleteItem"}},
+}
+
+// openTemplate parses template.yaml with goformation. Parameters resolve to
+// their defaults; references to resources are kept as "ref:Name" and
+// "getatt:Name.Attr", and Fn::Sub as "sub:<template>", so the test can see
+// what points where.
+func openTemplate(t *testing.T) (*cloudformation.Template, map[string]any) {
+	t.Helper()
+	ref := func(name string, input any, template any) any {
+		n, _ := input.(string)
+		if params, ok := template.(map[string]any)["Parameters"].(map[string]any); ok {
+			if p, ok := params[n].(map[string]any); ok {
+				if def, ok := p["Default"]; ok {
+					return def
+				}
+			}
+		}
+		return "ref:" + n
+	}
+	getAtt := func(name string, input any, template any) any {
+		switch v := input.(type) {
+		case string:
+			return "getatt:" + v
+		case []any:
+			parts := make([]string, len(v))
+			for i, p := range v {
+				parts[i] = fmt.Sprint(p)
+			}
+			return "getatt:" + strings.Join(parts, ".")
+		}
+		return "getatt:?"
+	}
+	sub := func(name string, input any, template any) any {
+		if s, ok := input.(string); ok {
+			return "sub:" + s
+		}
+		return "sub:?"
+	}
+	opts := &intrinsics.ProcessorOptions{
+		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref, "Fn::GetAtt": getAtt, "Fn::Sub": sub},
+	}
+	tmpl, err := goformation.OpenWithOptions("template.yaml", opts)
+	if err != nil {
+		t.Fatalf("template.yaml does not parse: %v", err)
+	}
+	// goformation guesses among the shapes SAM's Policies may take; the plain
+	// tree says exactly what is written.
+	raw, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := intrinsics.ProcessYAML(raw, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(js, &tree); err != nil {
+		t.Fatal(err)
+	}
+	return tmpl, tree
+}
+
+func TestTemplate(t *testing.T) {
+	tmpl, tree := openTemplate(t)
+	if tmpl.Transform == nil || tmpl.Transform.String == nil || *tmpl.Transform.String != "AWS::Serverless-2016-10-31" {
+		t.Fatalf("template.yaml is not a SAM template (Transform AWS::Serverless-2016-10-31)")
+	}
+	fns := tmpl.GetAllServerlessFunctionResources()
+
+	t.Run("globals", func(t *testing.T) {
+		g, err := tmpl.GetServerlessGlobalFunction()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deref(g.Runtime) != "provided.al2023" || !slices.Equal(deref(g.Architectures), []string{"arm64"}) || deref(g.Handler) != "bootstrap" {
+			t.Errorf("got runtime %q architectures %v handler %q, want provided.al2023 [arm64] bootstrap", deref(g.Runtime), deref(g.Architectures), deref(g.Handler))
+		}
+		if g.MemorySize == nil || *g.MemorySize != 128 {
+			t.Errorf("got MemorySize %v, want 128", g.MemorySize)
+		}
+		// Long enough for WeChat's two 3 s attempts; shorter than API Gateway's 30 s.
+		if g.Timeout == nil || *g.Timeout < 8 || *g.Timeout > 29 {
+			t.Errorf("got Timeout %v, want 8..29 s", g.Timeout)
+		}
+		if g.Environment != nil {
+			for _, secret := range []string{"WX_SECRET", "SESSION_SEAL_KEY"} {
+				if _, ok := g.Environment.Variables[secret]; ok {
+					t.Errorf("Globals sets %s, so every function (the example route too) would get the secret", secret)
+				}
+			}
+		}
+	})
+
+	t.Run("functions and routes", func(t *testing.T) {
+		for _, r := range routes {
+			fn, ok := fns[r.logicalID]
+			if !ok {
+				t.Errorf("no function %s", r.logicalID)
+				continue
+			}
+			if fn.Runtime != nil || fn.Architectures != nil || fn.Handler != nil {
+				t.Errorf("%s overrides the Globals runtime, architecture or handler", r.logicalID)
+			}
+			if bm, _ := fn.AWSCloudFormationMetadata["BuildMethod"].(string); bm != "makefile" {
+				t.Errorf("%s: got BuildMethod %q, want makefile (Makefile target build-%s)", r.logicalID, bm, r.logicalID)
+			}
+			var found []string
+			for name, ev := range fn.Events {
+				if ev.Type != "HttpApi" || ev.Properties == nil || ev.Properties.HttpApiEvent == nil {
+					t.Errorf("%s: event %s is not an HttpApi event", r.logicalID, name)
+					continue
+				}
+				e := ev.Properties.HttpApiEvent
+				found = append(found, deref(e.Method)+" "+deref(e.Path))
+				if deref(e.ApiId) != "ref:Api" || deref(e.PayloadFormatVersion) != "2.0" {
+					t.Errorf("%s: got ApiId %q payload %q, want ref:Api and 2.0", r.logicalID, deref(e.ApiId), deref(e.PayloadFormatVersion))
+				}
+				if e.Auth != nil {
+					t.Errorf("%s: a wxsession route sits behind an authorizer; it must stay open", r.logicalID)
+				}
+			}
+			if want := r.method + " " + r.path; !slices.Equal(found, []string{want}) {
+				t.Errorf("%s: got routes %v, want [%s]", r.logicalID, found, want)
+			}
+		}
+	})
+
+	t.Run("login is throttled", func(t *testing.T) {
+		e := fns["LoginFunction"].Events["Login"].Properties.HttpApiEvent
+		if e.RouteSettings == nil || e.RouteSettings.ThrottlingRateLimit == nil || e.RouteSettings.ThrottlingBurstLimit == nil ||
+			*e.RouteSettings.ThrottlingRateLimit <= 0 || *e.RouteSettings.ThrottlingBurstLimit <= 0 {
+			t.Errorf("POST /login has no throttling")
+		}
+	})
+
+	t.Run("authorizer", func(t *testing.T) {
+		api, err := tmpl.GetServerlessHttpApiWithName("Api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if api.Auth == nil {
+			t.Fatal("the HttpApi has no Auth")
+		}
+		if api.Auth.DefaultAuthorizer != nil {
+			t.Errorf("DefaultAuthorizer is set: /login could not be reached without a session")
+		}
+		authorizers, _ := api.Auth.Authorizers.(map[string]any)
+		a, _ := authorizers["WxSession"].(map[string]any)
+		if a == nil {
+			t.Fatalf("no WxSession authorizer; got %v", api.Auth.Authorizers)
+		}
+		want := map[string]any{
+			"FunctionArn":                      "getatt:ValidateFunction.Arn",
+			"AuthorizerPayloadFormatVersion":   "2.0",
+			"EnableSimpleResponses":            true,
+			"EnableFunctionDefaultPermissions": true,
+		}
+		for k, v := range want {
+			if a[k] != v {
+				t.Errorf("authorizer %s: got %v, want %v", k, a[k], v)
+			}
+		}
+		id, _ := a["Identity"].(map[string]any)
+		headers, _ := id["Headers"].([]any)
+		if !slices.Contains(headers, any("Authorization")) {
+			t.Errorf("authorizer identity headers %v lack Authorization", headers)
+		}
+		if ttl, _ := id["ReauthorizeEvery"].(float64); ttl != 0 {
+			t.Errorf("authorizer caches answers for %v s; a logout would not take effect at once", ttl)
+		}
+
+		// The example: a team's own function behind the authorizer.
+		protected := 0
+		for name, fn := range fns {
+			for _, ev := range fn.Events {
+				if e := ev.Properties.HttpApiEvent; e != nil && e.Auth != nil && deref(e.Auth.Authorizer) == "WxSession" {
+					protected++
+					if deref(e.ApiId) != "ref:Api" {
+						t.Errorf("%s is protected on another API", name)
+					}
+				}
+			}
+		}
+		if protected == 0 {
+			t.Error("no example route uses the WxSession authorizer")
+		}
+	})
+
+	t.Run("table", func(t *testing.T) {
+		tbl, err := tmpl.GetDynamoDBTableWithName("SessionTable")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deref(tbl.BillingMode) != "PAY_PER_REQUEST" {
+			t.Errorf("got BillingMode %q, want PAY_PER_REQUEST", deref(tbl.BillingMode))
+		}
+		if len(tbl.KeySchema) != 1 || tbl.KeySchema[0].AttributeName != "pk" || tbl.KeySchema[0].KeyType != "HASH" {
+			t.Errorf("got key schema %+v, want pk HASH", tbl.KeySchema)
+		}
+		if len(tbl.AttributeDefinitions) != 1 || tbl.AttributeDefinitions[0].AttributeName != "pk" || tbl.AttributeDefinitions[0].AttributeType != "S" {
+			t.Errorf("got attributes %+v, want pk S", tbl.AttributeDefinitions)
+		}
+		ttl := tbl.TimeToLiveSpecification
+		if ttl == nil || deref(ttl.AttributeName) != "expires_at" || !ttl.Enabled {
+			t.Errorf("got TTL %+v, want expires_at enabled", ttl)
+		}
+	})
+
+	t.Run("least privilege", func(t *testing.T) {
+		resources, _ := tree["Resources"].(map[string]any)
+		for _, r := range routes {
+			res, _ := resources[r.logicalID].(map[string]any)
+			props, _ := res["Properties"].(map[string]any)
+			policies, _ := props["Policies"].([]any)
+			if len(policies) == 0 {
+				t.Errorf("%s: no policies", r.logicalID)
+				continue
+			}
+			var actions []string
+			for _, p := range policies {
+				doc, _ := p.(map[string]any)
+				statements, _ := doc["Statement"].([]any)
+				if len(statements) == 0 {
+					t.Errorf("%s: policy %v is not an inline policy document (no managed policies or SAM templates)", r.logicalID, p)
+					continue
+				}
+				for _, st := range statements {
+					s, _ := st.(map[string]any)
+					if s["Effect"] != "Allow" || s["Resource"] != "getatt:SessionTable.Arn" {
+						t.Errorf("%s: statement %v is not an Allow on the session table alone", r.logicalID, s)
+					}
+					for _, a := range anyStrings(s["Action"]) {
+						if strings.Contains(a, "*") {
+							t.Errorf("%s: wildcard action %q", r.logicalID, a)
+						}
+						actions = append(actions, a)
+					}
+				}
+			}
+			sort.Strings(actions)
+			if !slices.Equal(actions, r.actions) {
+				t.Errorf("%s: got actions %v, want %v", r.logicalID, actions, r.actions)
+			}
+		}
+	})
+
+	t.Run("configuration and secrets", func(t *testing.T) {
+		g, _ := tmpl.GetServerlessGlobalFunction()
+		for _, r := range routes {
+			env := map[string]string{}
+			if g.Environment != nil {
+				for k, v := range g.Environment.Variables {
+					env[k] = v
+				}
+			}
+			if fn := fns[r.logicalID]; fn.Environment != nil {
+				for k, v := range fn.Environment.Variables {
+					env[k] = v
+				}
+			}
+			want := map[string]string{
+				"WX_APPID": "ref:WxAppId", "WX_API_BASE": "https://api.weixin.qq.com",
+				"SESSION_STORE": "dynamodb", "SESSION_TABLE": "ref:SessionTable",
+				"SESSION_TTL": "24h", "SESSION_MAX_AGE": "720h",
+			}
+			for k, v := range want {
+				if env[k] != v {
+					t.Errorf("%s: got %s=%q, want %q", r.logicalID, k, env[k], v)
+				}
+			}
+			// Each function gets only the secrets it uses: the AppSecret goes
+			// to login alone (the only caller of WeChat), the seal key to
+			// login (seals) and decrypt (opens).
+			secretsOf := map[string][]string{
+				"LoginFunction":   {"WX_SECRET", "SESSION_SEAL_KEY"},
+				"DecryptFunction": {"SESSION_SEAL_KEY"},
+			}
+			for _, secret := range []string{"WX_SECRET", "SESSION_SEAL_KEY"} {
+				wantRef := "sub:{{resolve:secretsmanager:${SecretName}:SecretString:" + secret + "}}"
+				switch {
+				case slices.Contains(secretsOf[r.logicalID], secret) && env[secret] != wantRef:
+					t.Errorf("%s: %s is %q, want the Secrets Manager reference %q", r.logicalID, secret, env[secret], wantRef)
+				case !slices.Contains(secretsOf[r.logicalID], secret) && env[secret] != "":
+					t.Errorf("%s gets %s, which it never uses", r.logicalID, secret)
+				}
+			}
+		}
+		for name, p := range tmpl.Parameters {
+			carriesSecret := regexp.MustCompile(`(?i)secret|sealkey|password|token`).MatchString(name) &&
+				!strings.HasSuffix(name, "Name") && !strings.HasSuffix(name, "Arn")
+			if carriesSecret && (p.NoEcho == nil || !*p.NoEcho || p.Default != nil) {
+				t.Errorf("parameter %s would carry a secret: it must be NoEcho with no default", name)
+			}
+		}
+		raw, err := os.ReadFile("template.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An AppSecret is 32 hex digits; a seal key is 44 characters of base64.
+		if m := regexp.MustCompile(`\b[0-9a-f]{32}\b|[A-Za-z0-9+/]{43}=`).Find(raw); m != nil {
+			t.Errorf("template.yaml contains what looks like a secret: %q", m)
+		}
+	})
+
+	t.Run("outputs", func(t *testing.T) {
+		for _, name := range []string{"ApiUrl", "SessionTableName", "ValidateFunctionArn"} {
+			if _, ok := tmpl.Outputs[name]; !ok {
+				t.Errorf("no output %s", name)
+			}
+		}
+	})
+}
+
+// slsFunction is one function of serverless.yml (multi-scf).
+type slsFunction struct {
+	Src     string `yaml:"src"`
+	Handler string `yaml:"handler"`
+	Type    string `yaml:"type"`
+	Runtime string `yaml:"runtime"`
+	Timeout int    `yaml:"timeout"`
+	VPC     struct {
+		VpcID    string `yaml:"vpcId"`
+		SubnetID string `yaml:"subnetId"`
+	} `yaml:"vpcConfig"`
+	Environment struct {
+		Variables map[string]string `yaml:"variables"`
+	} `yaml:"environment"`
+}
+
+type slsFile struct {
+	Component string `yaml:"component"`
+	Inputs    struct {
+		Src struct {
+			Src string `yaml:"src"`
+		} `yaml:"src"`
+		Runtime   string                 `yaml:"runtime"`
+		Type      string                 `yaml:"type"`
+		Functions map[string]slsFunction `yaml:"functions"`
+		Triggers  []struct {
+			Type       string `yaml:"type"`
+			Parameters struct {
+				Protocols []string `yaml:"protocols"`
+				APIs      []struct {
+					Path, Method, Function string
+				} `yaml:"apis"`
+			} `yaml:"parameters"`
+		} `yaml:"triggers"`
+	} `yaml:"inputs"`
+}
+
+func TestServerlessYML(t *testing.T) {
+	raw, err := os.ReadFile("serverless.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f slsFile
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatalf("serverless.yml does not parse: %v", err)
+	}
+	if f.Component != "multi-scf" || f.Inputs.Src.Src != "./dist/scf" {
+		t.Errorf("got component %q src %q, want multi-scf from ./dist/scf (make build-scf)", f.Component, f.Inputs.Src.Src)
+	}
+	envVar := regexp.MustCompile(`^\$\{env:[A-Z][A-Z0-9_]*\}$`)
+	for _, r := range routes {
+		fn, ok := f.Inputs.Functions[r.function]
+		if !ok {
+			t.Errorf("no function %s", r.function)
+			continue
+		}
+		runtime, typ := or(fn.Runtime, f.Inputs.Runtime), or(fn.Type, f.Inputs.Type)
+		if runtime != "Go1" || typ != "web" || fn.Handler != "scf_bootstrap" || fn.Src != "./"+r.function {
+			t.Errorf("%s: got runtime %q type %q handler %q src %q, want Go1 web scf_bootstrap ./%s", r.function, runtime, typ, fn.Handler, fn.Src, r.function)
+		}
+		if fn.Timeout < 8 {
+			t.Errorf("%s: timeout %d s is too short for a WeChat call with its retry", r.function, fn.Timeout)
+		}
+		v := fn.Environment.Variables
+		if v["SESSION_STORE"] != "redis" {
+			t.Errorf("%s: SESSION_STORE=%q, want redis", r.function, v["SESSION_STORE"])
+		}
+		for _, k := range []string{"WX_APPID", "WX_SECRET", "SESSION_SEAL_KEY", "REDIS_URL"} {
+			if !envVar.MatchString(v[k]) {
+				t.Errorf("%s: %s=%q, want it from the deploy environment (${env:...}), never written in the file", r.function, k, v[k])
+			}
+		}
+		if !envVar.MatchString(fn.VPC.VpcID) || !envVar.MatchString(fn.VPC.SubnetID) {
+			t.Errorf("%s: got vpcConfig %+v, want the VPC of the Redis instance from the environment", r.function, fn.VPC)
+		}
+	}
+	var apis []string
+	for _, tr := range f.Inputs.Triggers {
+		if tr.Type != "apigw" {
+			continue
+		}
+		if !slices.Contains(tr.Parameters.Protocols, "https") {
+			t.Errorf("API Gateway protocols %v lack https", tr.Parameters.Protocols)
+		}
+		for _, a := range tr.Parameters.APIs {
+			apis = append(apis, a.Method+" "+a.Path+" -> "+a.Function)
+		}
+	}
+	var want []string
+	for _, r := range routes {
+		want = append(want, r.method+" "+r.path+" -> "+r.function)
+	}
+	sort.Strings(apis)
+	sort.Strings(want)
+	if !slices.Equal(apis, want) {
+		t.Errorf("got API Gateway routes %v, want %v", apis, want)
+	}
+}
+
+func TestSCFBootstrap(t *testing.T) {
+	st, err := os.Stat("scf_bootstrap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o111 != 0o111 {
+		t.Errorf("scf_bootstrap has mode %v; the runtime needs it executable (chmod 755)", st.Mode().Perm())
+	}
+	b, _ := os.ReadFile("scf_bootstrap")
+	s := string(b)
+	if strings.Contains(s, "\r") || !strings.HasPrefix(s, "#!/bin/bash\n") {
+		t.Error("scf_bootstrap must start with #!/bin/bash and use LF line ends")
+	}
+	for _, want := range []string{"export PORT=9000", "unset _LAMBDA_SERVER_PORT AWS_LAMBDA_RUNTIME_API", "exec ./main"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("scf_bootstrap lacks %q", want)
+		}
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func anyStrings(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	}
+	return nil
+}

@@ -1,0 +1,906 @@
+// Package functions_test drives the built function binaries through the
+// protocols the clouds speak to them, standing in for `sam local` and the SCF
+// runtime (neither can run here):
+//
+//   - the AWS Lambda Runtime API (GET …/invocation/next, POST …/response,
+//     …/error, /runtime/init/error, and the Extensions API the SIGTERM
+//     handling registers with), served by a test server;
+//   - Tencent SCF's Go1 protocol: net/rpc Function.Invoke on
+//     _LAMBDA_SERVER_PORT with scf-go-lib's messages.InvokeRequest.
+//
+// Each binary is a separate process, as in the cloud, so the flows that cross
+// functions (log in with one, validate with another) need a shared store:
+// DynamoDB Local for Lambda (WXSESSION_DYNAMODB_URL) and redis-server for SCF
+// (WXSESSION_REDIS_URL), which `make test` starts. Without them those flows
+// are skipped, and single-binary checks still run with the memory store.
+package functions_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/rpc"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
+
+	"github.com/wxsession/wxsession/shared/emulator"
+	"github.com/wxsession/wxsession/shared/platform/scf"
+	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/dynamo"
+)
+
+const (
+	appID  = "wx1234567890abcdef"
+	secret = "0123456789abcdef0123456789abcdef"
+	user   = "alice"
+	// sealKey is a throwaway SESSION_SEAL_KEY, so the binaries seal session_keys as in production.
+	sealKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+)
+
+var functionNames = []string{"login", "validate", "decrypt", "logout"}
+
+// binDir holds the function binaries TestMain built.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "wxsession-functions-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	// For this machine's OS and architecture, with the flags the deployed
+	// binaries are built with (-tags lambda.norpc drops aws-lambda-go's own
+	// net/rpc mode; SCF's comes from scf-go-lib).
+	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-o", dir + string(os.PathSeparator)}
+	for _, f := range functionNames {
+		args = append(args, "./"+f)
+	}
+	cmd := exec.Command(goTool(), args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the function binaries: %v\n", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+func goTool() string {
+	if p := filepath.Join(os.Getenv("GOROOT"), "bin", "go"); os.Getenv("GOROOT") != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "go"
+}
+
+// ---------------------------------------------------------------------------
+// A test implementation of the Lambda Runtime API.
+
+// invocation is one event handed to the function.
+type invocation struct {
+	id       string
+	payload  []byte
+	deadline time.Time
+}
+
+// lambdaResult is what the function posted for an invocation.
+type lambdaResult struct {
+	body    []byte
+	isError bool
+}
+
+// runtimeAPI serves the Lambda Runtime API (and the Extensions API's register
+// and event/next) to one function process.
+type runtimeAPI struct {
+	srv     *httptest.Server
+	pending chan invocation
+	done    chan struct{}
+
+	mu         sync.Mutex
+	seq        int
+	waiting    map[string]chan lambdaResult
+	initErrors []string
+	extensions []string
+	nexts      int
+}
+
+func newRuntimeAPI(t *testing.T) *runtimeAPI {
+	t.Helper()
+	api := &runtimeAPI{pending: make(chan invocation), done: make(chan struct{}), waiting: map[string]chan lambdaResult{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", api.next)
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
+		api.deliver(w, r, false)
+	})
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", func(w http.ResponseWriter, r *http.Request) {
+		api.deliver(w, r, true)
+	})
+	mux.HandleFunc("POST /2018-06-01/runtime/init/error", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		api.mu.Lock()
+		api.initErrors = append(api.initErrors, string(b))
+		api.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("POST /2020-01-01/extension/register", func(w http.ResponseWriter, r *http.Request) {
+		api.mu.Lock()
+		api.extensions = append(api.extensions, r.Header.Get("Lambda-Extension-Name"))
+		api.mu.Unlock()
+		w.Header().Set("Lambda-Extension-Identifier", "ext-"+r.Header.Get("Lambda-Extension-Name"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"functionName":"wxsession","functionVersion":"$LATEST","handler":"bootstrap"}`)
+	})
+	mux.HandleFunc("GET /2020-01-01/extension/event/next", func(w http.ResponseWriter, r *http.Request) {
+		// An extension that registered for no events waits here until shutdown.
+		select {
+		case <-api.done:
+		case <-r.Context().Done():
+		}
+	})
+	api.srv = httptest.NewServer(mux)
+	t.Cleanup(func() {
+		close(api.done)
+		api.srv.Close()
+	})
+	return api
+}
+
+// addr is the value for AWS_LAMBDA_RUNTIME_API: host:port, no scheme.
+func (api *runtimeAPI) addr() string { return strings.TrimPrefix(api.srv.URL, "http://") }
+
+func (api *runtimeAPI) next(w http.ResponseWriter, r *http.Request) {
+	api.mu.Lock()
+	api.nexts++
+	api.mu.Unlock()
+	select {
+	case inv := <-api.pending:
+		w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
+		w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+		w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:ap-east-1:123456789012:function:wxsession-test")
+		w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-65f1c2d3-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=0")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(inv.payload)
+	case <-api.done:
+		w.WriteHeader(http.StatusGone)
+	case <-r.Context().Done():
+	}
+}
+
+func (api *runtimeAPI) deliver(w http.ResponseWriter, r *http.Request, isError bool) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	api.mu.Lock()
+	ch := api.waiting[r.PathValue("id")]
+	delete(api.waiting, r.PathValue("id"))
+	api.mu.Unlock()
+	if ch == nil {
+		http.Error(w, `{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}`, http.StatusBadRequest)
+		return
+	}
+	ch <- lambdaResult{body: b, isError: isError}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// invoke hands payload to the function and waits for its answer.
+func (api *runtimeAPI) invoke(t *testing.T, p *process, payload []byte) lambdaResult {
+	t.Helper()
+	api.mu.Lock()
+	api.seq++
+	id := fmt.Sprintf("8f5e0e3c-0000-4000-8000-%012d", api.seq)
+	ch := make(chan lambdaResult, 1)
+	api.waiting[id] = ch
+	api.mu.Unlock()
+	inv := invocation{id: id, payload: payload, deadline: time.Now().Add(10 * time.Second)}
+	timeout := time.After(20 * time.Second)
+	select {
+	case api.pending <- inv:
+	case err := <-p.exited:
+		t.Fatalf("%s exited (%v) before taking the invocation; stderr:\n%s", p.name, err, p.stderr.String())
+	case <-timeout:
+		t.Fatalf("%s did not ask for the next invocation; stderr:\n%s", p.name, p.stderr.String())
+	}
+	select {
+	case res := <-ch:
+		return res
+	case err := <-p.exited:
+		t.Fatalf("%s exited (%v) during an invocation; stderr:\n%s", p.name, err, p.stderr.String())
+	case <-timeout:
+		t.Fatalf("%s did not answer invocation %s; stderr:\n%s", p.name, id, p.stderr.String())
+	}
+	return lambdaResult{}
+}
+
+// ---------------------------------------------------------------------------
+// Function processes.
+
+// process is one running function binary.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	exited chan error // receives the Wait result once, then is closed
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs a function binary with exactly env (nothing inherited, so no
+// runtime variable of the test's own environment leaks in) and stops it when
+// the test ends.
+func start(t *testing.T, function string, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, function))
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &process{name: function, cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", function, err)
+	}
+	go func() { p.exited <- cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // os.ErrProcessDone if it already exited
+		// Drain: the Wait result (unless a test took it), then the close.
+		for range p.exited {
+		}
+	})
+	return p
+}
+
+// alive fails the test if the process has exited.
+func (p *process) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case err, ok := <-p.exited:
+		if ok {
+			t.Errorf("%s exited (%v); stderr:\n%s", p.name, err, p.stderr.String())
+		}
+	default:
+	}
+}
+
+// functionEnv is the configuration every function gets.
+func functionEnv(wxBase string, extra map[string]string) map[string]string {
+	env := map[string]string{
+		"WX_APPID": appID, "WX_SECRET": secret, "WX_API_BASE": wxBase, "SESSION_SEAL_KEY": sealKey,
+		"SESSION_TTL": "24h", "SESSION_MAX_AGE": "720h", "TZ": "UTC",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+func newEmulator(t *testing.T) (*emulator.Emulator, string) {
+	t.Helper()
+	emu := emulator.New(appID, secret)
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	return emu, srv.URL
+}
+
+// ---------------------------------------------------------------------------
+// Sample events (../events), with their placeholders filled in.
+
+func readEvent(t *testing.T, name string, values map[string]string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "events", filepath.FromSlash(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("events/%s: %v", name, err)
+	}
+	pairs := make([]string, 0, 2*len(values))
+	for k, v := range values {
+		pairs = append(pairs, "${"+k+"}", v)
+	}
+	rep := strings.NewReplacer(pairs...)
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch v := v.(type) {
+		case string:
+			return rep.Replace(v)
+		case []any:
+			for i := range v {
+				v[i] = walk(v[i])
+			}
+		case map[string]any:
+			for k := range v {
+				v[k] = walk(v[k])
+			}
+			if b64, _ := v["isBase64Encoded"].(bool); b64 {
+				if s, ok := v["body"].(string); ok {
+					if dec, err := base64.StdEncoding.DecodeString(s); err == nil {
+						v["body"] = base64.StdEncoding.EncodeToString([]byte(rep.Replace(string(dec))))
+					}
+				}
+			}
+		}
+		return v
+	}
+	out, _ := json.Marshal(walk(ev))
+	return out
+}
+
+func requestIDOf(t *testing.T, payload []byte) string {
+	t.Helper()
+	var ev struct {
+		RequestContext struct {
+			RequestID string `json:"requestId"`
+		} `json:"requestContext"`
+	}
+	_ = json.Unmarshal(payload, &ev)
+	return ev.RequestContext.RequestID
+}
+
+// httpAnswer is a proxy or integrated response, whichever the runtime sent.
+type httpAnswer struct {
+	status int
+	header map[string]string
+	body   string
+}
+
+// errorCode returns the contract's error code in the body, if any.
+func (a httpAnswer) errorCode() string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(a.body), &e)
+	return e.Error
+}
+
+func (a httpAnswer) want(t *testing.T, status int, code string) {
+	t.Helper()
+	if a.status != status || a.errorCode() != code {
+		t.Fatalf("got %d %s, want %d %s (body %s)", a.status, a.errorCode(), status, code, a.body)
+	}
+}
+
+func decodeProxy(t *testing.T, res lambdaResult) httpAnswer {
+	t.Helper()
+	if res.isError {
+		t.Fatalf("the function reported an invocation error: %s", res.body)
+	}
+	var r events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(res.body, &r); err != nil || r.StatusCode == 0 {
+		t.Fatalf("the answer is not a proxy response: %v: %s", err, res.body)
+	}
+	body := r.Body
+	if r.IsBase64Encoded {
+		b, _ := base64.StdEncoding.DecodeString(r.Body)
+		body = string(b)
+	}
+	return httpAnswer{status: r.StatusCode, header: r.Headers, body: body}
+}
+
+func decodeAuthorizer(t *testing.T, res lambdaResult) events.APIGatewayV2CustomAuthorizerSimpleResponse {
+	t.Helper()
+	if res.isError {
+		t.Fatalf("the authorizer reported an invocation error: %s", res.body)
+	}
+	var r events.APIGatewayV2CustomAuthorizerSimpleResponse
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(res.body, &raw); err != nil || raw["isAuthorized"] == nil {
+		t.Fatalf("the answer is not a simple authorizer response: %s", res.body)
+	}
+	_ = json.Unmarshal(res.body, &r)
+	return r
+}
+
+// ---------------------------------------------------------------------------
+// AWS Lambda.
+
+// lambdaFunction is one function binary attached to its own Runtime API.
+type lambdaFunction struct {
+	api  *runtimeAPI
+	proc *process
+}
+
+func startLambda(t *testing.T, function string, env map[string]string) *lambdaFunction {
+	t.Helper()
+	api := newRuntimeAPI(t)
+	env = functionEnv(env["WX_API_BASE"], env)
+	env["AWS_LAMBDA_RUNTIME_API"] = api.addr()
+	env["AWS_LAMBDA_FUNCTION_NAME"] = "wxsession-" + function
+	env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "128"
+	env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
+	return &lambdaFunction{api: api, proc: start(t, function, env)}
+}
+
+func (f *lambdaFunction) call(t *testing.T, payload []byte) lambdaResult {
+	t.Helper()
+	return f.api.invoke(t, f.proc, payload)
+}
+
+func (f *lambdaFunction) http(t *testing.T, payload []byte) httpAnswer {
+	t.Helper()
+	a := decodeProxy(t, f.call(t, payload))
+	if id := requestIDOf(t, payload); id != "" && a.header["X-Request-Id"] != id {
+		t.Errorf("got X-Request-Id %q, want the gateway's %q", a.header["X-Request-Id"], id)
+	}
+	return a
+}
+
+// malformedThenGood sends events no gateway sends, then checks the same
+// process still answers.
+func malformedThenGood(t *testing.T, f *lambdaFunction, good []byte, wantGood int) {
+	t.Helper()
+	for _, bad := range []string{`not json at all`, `{"Records":[{"eventSource":"aws:sqs"}]}`, `{"version":"2.0","requestContext":{"http":{"method":"GET"}},"rawPath":"/validate","body":"***","isBase64Encoded":true}`} {
+		decodeProxy(t, f.call(t, []byte(bad))).want(t, http.StatusBadRequest, "invalid_request")
+	}
+	if a := decodeProxy(t, f.call(t, good)); a.status != wantGood {
+		t.Fatalf("after malformed events got %d, want %d: %s", a.status, wantGood, a.body)
+	}
+	f.proc.alive(t)
+}
+
+// TestLambdaSingleBinary runs each binary under the Runtime API with the
+// memory store: no shared store is needed for what one process can show.
+func TestLambdaSingleBinary(t *testing.T) {
+	emu, wxBase := newEmulator(t)
+	mem := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "memory"}
+
+	t.Run("login", func(t *testing.T) {
+		f := startLambda(t, "login", mem)
+		a := f.http(t, readEvent(t, "lambda/login-httpapi.json", map[string]string{"CODE": emu.Code(user)}))
+		a.want(t, http.StatusOK, "")
+		f.http(t, readEvent(t, "lambda/login-rest.json", map[string]string{"CODE": "not-a-code"})).want(t, http.StatusUnauthorized, "invalid_code")
+		malformedThenGood(t, f, readEvent(t, "lambda/login-httpapi-base64.json", map[string]string{"CODE": emu.Code(user)}), http.StatusOK)
+		// An authorizer event sent to a function that does not serve /validate is denied.
+		if r := decodeAuthorizer(t, f.call(t, readEvent(t, "lambda/authorizer.json", map[string]string{"SKEY": session.NewSkey()}))); r.IsAuthorized {
+			t.Error("the login function authorized a request")
+		}
+	})
+	t.Run("validate", func(t *testing.T) {
+		f := startLambda(t, "validate", mem)
+		f.http(t, readEvent(t, "lambda/validate-httpapi.json", map[string]string{"SKEY": session.NewSkey()})).want(t, http.StatusUnauthorized, "session_expired")
+		if r := decodeAuthorizer(t, f.call(t, readEvent(t, "lambda/authorizer-unknown-skey.json", nil))); r.IsAuthorized {
+			t.Error("an unknown skey was authorized")
+		}
+		malformedThenGood(t, f, readEvent(t, "lambda/validate-rest.json", map[string]string{"SKEY": "x"}), http.StatusUnauthorized)
+	})
+	t.Run("decrypt", func(t *testing.T) {
+		f := startLambda(t, "decrypt", mem)
+		f.http(t, readEvent(t, "lambda/decrypt-httpapi.json", map[string]string{"SKEY": session.NewSkey()})).want(t, http.StatusBadRequest, "invalid_request")
+	})
+	t.Run("logout", func(t *testing.T) {
+		f := startLambda(t, "logout", mem)
+		f.http(t, readEvent(t, "lambda/logout-httpapi.json", map[string]string{"SKEY": session.NewSkey()})).want(t, http.StatusNoContent, "")
+		f.http(t, readEvent(t, "lambda/logout-rest.json", map[string]string{"SKEY": ""})).want(t, http.StatusUnauthorized, "session_required")
+	})
+}
+
+// TestLambdaFlow runs the whole contract across the four binaries, each its
+// own process on its own Runtime API, sharing DynamoDB Local.
+func TestLambdaFlow(t *testing.T) {
+	endpoint := os.Getenv("WXSESSION_DYNAMODB_URL")
+	if endpoint == "" {
+		t.Skip("set WXSESSION_DYNAMODB_URL to a DynamoDB Local endpoint to run the cross-function Lambda flow (make test starts one: scripts/test-services.sh)")
+	}
+	table := "wxsession-runtime-" + strings.ToLower(session.NewSkey()[:10])
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client := dynamo.NewClient(dynamo.ClientOptions{Region: "us-east-1", Endpoint: endpoint, Credentials: aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}})
+	if err := dynamo.EnsureTable(ctx, client, table); err != nil {
+		t.Fatalf("create table %s: %v", table, err)
+	}
+
+	emu, wxBase := newEmulator(t)
+	env := map[string]string{
+		"WX_API_BASE": wxBase, "SESSION_STORE": "dynamodb", "SESSION_TABLE": table,
+		"AWS_ENDPOINT_URL_DYNAMODB": endpoint, "AWS_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
+	}
+	fns := map[string]*lambdaFunction{}
+	for _, name := range functionNames {
+		fns[name] = startLambda(t, name, env)
+	}
+	openID := emu.OpenID(user)
+
+	// login (HTTP API)
+	a := fns["login"].http(t, readEvent(t, "lambda/login-httpapi.json", map[string]string{"CODE": emu.Code(user)}))
+	a.want(t, http.StatusOK, "")
+	var login struct {
+		Skey   string `json:"skey"`
+		OpenID string `json:"openid"`
+	}
+	_ = json.Unmarshal([]byte(a.body), &login)
+	if len(login.Skey) < 43 || login.OpenID != openID {
+		t.Fatalf("login answered %s, want an skey for %s", a.body, openID)
+	}
+	skey := map[string]string{"SKEY": login.Skey}
+
+	// validate, through HTTP API and REST API events
+	for _, ev := range []string{"lambda/validate-httpapi.json", "lambda/validate-rest.json"} {
+		a := fns["validate"].http(t, readEvent(t, ev, skey))
+		a.want(t, http.StatusOK, "")
+		if !strings.Contains(a.body, `"openid":"`+openID+`"`) {
+			t.Errorf("%s: got %s, want openid %s", ev, a.body, openID)
+		}
+	}
+
+	// the authorizer: allowed with the session, denied without
+	r := decodeAuthorizer(t, fns["validate"].call(t, readEvent(t, "lambda/authorizer.json", skey)))
+	if !r.IsAuthorized || r.Context["openid"] != openID || r.Context["unionid"] == nil {
+		t.Errorf("authorizer with a live session: got %+v, want authorized with openid %s and unionid", r, openID)
+	}
+	if r := decodeAuthorizer(t, fns["validate"].call(t, readEvent(t, "lambda/authorizer-unknown-skey.json", nil))); r.IsAuthorized {
+		t.Error("authorizer with an unknown skey: authorized")
+	}
+
+	// decrypt, with data WeChat would hand the mini-program
+	for _, ev := range []string{"lambda/decrypt-httpapi.json", "lambda/decrypt-rest.json"} {
+		enc, err := emu.Encrypt(openID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := fns["decrypt"].http(t, readEvent(t, ev, map[string]string{"SKEY": login.Skey, "ENCRYPTED_DATA": enc.EncryptedData, "IV": enc.IV}))
+		a.want(t, http.StatusOK, "")
+		if !strings.Contains(a.body, `"stepInfoList"`) || !strings.Contains(a.body, `"appid":"`+appID+`"`) {
+			t.Errorf("%s: got %s, want the decrypted WeRun data with its watermark", ev, a.body)
+		}
+	}
+
+	// a malformed event, then a good one, on every binary
+	for _, name := range functionNames {
+		t.Run("malformed then good: "+name, func(t *testing.T) {
+			good := map[string][]byte{
+				"login":    readEvent(t, "lambda/login-rest.json", map[string]string{"CODE": emu.Code("bob")}),
+				"validate": readEvent(t, "lambda/validate-httpapi.json", skey),
+				"decrypt":  readEvent(t, "lambda/decrypt-httpapi.json", map[string]string{"SKEY": login.Skey, "ENCRYPTED_DATA": "", "IV": ""}),
+				"logout":   readEvent(t, "lambda/logout-rest.json", map[string]string{"SKEY": session.NewSkey()}),
+			}[name]
+			want := map[string]int{"login": 200, "validate": 200, "decrypt": 400, "logout": 204}[name]
+			malformedThenGood(t, fns[name], good, want)
+		})
+	}
+
+	// logout ends the session everywhere
+	fns["logout"].http(t, readEvent(t, "lambda/logout-httpapi.json", skey)).want(t, http.StatusNoContent, "")
+	fns["validate"].http(t, readEvent(t, "lambda/validate-httpapi.json", skey)).want(t, http.StatusUnauthorized, "session_expired")
+	if r := decodeAuthorizer(t, fns["validate"].call(t, readEvent(t, "lambda/authorizer.json", skey))); r.IsAuthorized {
+		t.Error("authorizer after logout: authorized")
+	}
+
+	for _, f := range fns {
+		f.proc.alive(t)
+	}
+}
+
+// TestLambdaLifecycle checks the process-level protocol: SIGTERM handling
+// registered through the Extensions API and a clean exit on SIGTERM, and a
+// start-up with bad configuration failing fast with one clear line.
+func TestLambdaLifecycle(t *testing.T) {
+	_, wxBase := newEmulator(t)
+
+	t.Run("SIGTERM", func(t *testing.T) {
+		f := startLambda(t, "validate", map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "memory"})
+		f.http(t, readEvent(t, "lambda/validate-httpapi.json", map[string]string{"SKEY": session.NewSkey()})).want(t, http.StatusUnauthorized, "session_expired")
+		f.api.mu.Lock()
+		registered := strings.Join(f.api.extensions, ",")
+		f.api.mu.Unlock()
+		if registered == "" {
+			t.Fatal("the function registered no extension; Lambda would never send it SIGTERM")
+		}
+		if err := f.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-f.proc.exited:
+			if err != nil {
+				t.Errorf("on SIGTERM the function exited with %v, want status 0; stderr:\n%s", err, f.proc.stderr.String())
+			}
+		case <-time.After(3 * time.Second):
+			t.Error("the function did not exit within 3 s of SIGTERM (Lambda kills it 500 ms after)")
+		}
+	})
+
+	t.Run("bad configuration", func(t *testing.T) {
+		f := startLambda(t, "login", map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "memory", "SESSION_TTL": "forever"})
+		select {
+		case err := <-f.proc.exited:
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+				t.Errorf("got exit %v, want a non-zero status", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the function kept running with SESSION_TTL=forever")
+		}
+		if out := f.proc.stderr.String(); !strings.Contains(out, "SESSION_TTL") || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+			t.Errorf("got stderr %q, want one line naming SESSION_TTL", out)
+		}
+		f.api.mu.Lock()
+		nexts := f.api.nexts
+		f.api.mu.Unlock()
+		if nexts != 0 {
+			t.Errorf("a misconfigured function asked for %d invocations", nexts)
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Tencent SCF (Go1 runtime, net/rpc).
+
+// scfFunction is one function binary serving SCF's net/rpc protocol.
+type scfFunction struct {
+	proc   *process
+	client *rpc.Client
+	seq    int
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+func startSCF(t *testing.T, function string, env map[string]string) *scfFunction {
+	t.Helper()
+	port := freePort(t)
+	env = functionEnv(env["WX_API_BASE"], env)
+	env["_LAMBDA_SERVER_PORT"] = port
+	env["SCF_FUNCTIONNAME"] = "wxsession-" + function
+	p := start(t, function, env)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := rpc.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			t.Cleanup(func() { _ = c.Close() })
+			f := &scfFunction{proc: p, client: c}
+			var pong messages.PingResponse
+			if err := c.Call("Function.Ping", &messages.PingRequest{}, &pong); err != nil {
+				t.Fatalf("%s: Function.Ping: %v", function, err)
+			}
+			return f
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("%s exited (%v) before listening on _LAMBDA_SERVER_PORT; stderr:\n%s", function, err, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never listened on _LAMBDA_SERVER_PORT=%s; stderr:\n%s", function, port, p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// invoke calls Function.Invoke as the SCF runtime does, with a deadline.
+func (f *scfFunction) invoke(t *testing.T, payload []byte) httpAnswer {
+	t.Helper()
+	f.seq++
+	deadline := time.Now().Add(10 * time.Second)
+	req := &messages.InvokeRequest{
+		Payload:         payload,
+		RequestId:       fmt.Sprintf("scf-invoke-%d", f.seq),
+		Deadline:        messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())},
+		Namespace:       "default",
+		FunctionName:    "wxsession-" + f.proc.name,
+		FunctionVersion: "$LATEST",
+		MemoryLimitInMb: 128,
+		TimeLimitInMs:   10000,
+	}
+	var res messages.InvokeResponse
+	call := f.client.Go("Function.Invoke", req, &res, make(chan *rpc.Call, 1))
+	select {
+	case <-call.Done:
+	case err := <-f.proc.exited:
+		t.Fatalf("%s exited (%v) during an invocation; stderr:\n%s", f.proc.name, err, f.proc.stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not answer Function.Invoke; stderr:\n%s", f.proc.name, f.proc.stderr.String())
+	}
+	if call.Error != nil {
+		t.Fatalf("Function.Invoke: %v", call.Error)
+	}
+	if res.Error != nil {
+		t.Fatalf("the function reported an invocation error: %+v", res.Error)
+	}
+	var r scf.Response
+	if err := json.Unmarshal(res.Payload, &r); err != nil || r.StatusCode == 0 {
+		t.Fatalf("the answer is not an integrated response: %v: %s", err, res.Payload)
+	}
+	body := r.Body
+	if r.IsBase64Encoded {
+		b, _ := base64.StdEncoding.DecodeString(r.Body)
+		body = string(b)
+	}
+	a := httpAnswer{status: r.StatusCode, header: r.Headers, body: body}
+	if id := requestIDOf(t, payload); id != "" && a.header["X-Request-Id"] != id {
+		t.Errorf("got X-Request-Id %q, want the gateway's %q", a.header["X-Request-Id"], id)
+	}
+	return a
+}
+
+func scfMalformedThenGood(t *testing.T, f *scfFunction, good []byte, wantGood int) {
+	t.Helper()
+	for _, bad := range []string{`{"httpMethod":`, `{"Type":"Timer","TriggerName":"every-minute","Time":"2024-03-13T08:15:30Z","Message":""}`, `{"httpMethod":"POST","path":"/login","body":"%%%","isBase64Encoded":true}`} {
+		f.invoke(t, []byte(bad)).want(t, http.StatusBadRequest, "invalid_request")
+	}
+	if a := f.invoke(t, good); a.status != wantGood {
+		t.Fatalf("after malformed events got %d, want %d: %s", a.status, wantGood, a.body)
+	}
+	f.proc.alive(t)
+}
+
+// TestSCFSingleBinary runs each binary under SCF's net/rpc protocol with the
+// memory store.
+func TestSCFSingleBinary(t *testing.T) {
+	emu, wxBase := newEmulator(t)
+	mem := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "memory"}
+
+	t.Run("login", func(t *testing.T) {
+		f := startSCF(t, "login", mem)
+		f.invoke(t, readEvent(t, "scf/login.json", map[string]string{"CODE": emu.Code(user)})).want(t, http.StatusOK, "")
+		f.invoke(t, readEvent(t, "scf/login.json", map[string]string{"CODE": "not-a-code"})).want(t, http.StatusUnauthorized, "invalid_code")
+		scfMalformedThenGood(t, f, readEvent(t, "scf/login.json", map[string]string{"CODE": emu.Code(user)}), http.StatusOK)
+	})
+	t.Run("validate", func(t *testing.T) {
+		f := startSCF(t, "validate", mem)
+		f.invoke(t, readEvent(t, "scf/validate.json", map[string]string{"SKEY": session.NewSkey()})).want(t, http.StatusUnauthorized, "session_expired")
+	})
+	t.Run("decrypt", func(t *testing.T) {
+		f := startSCF(t, "decrypt", mem)
+		f.invoke(t, readEvent(t, "scf/decrypt.json", map[string]string{"SKEY": session.NewSkey()})).want(t, http.StatusBadRequest, "invalid_request")
+	})
+	t.Run("logout", func(t *testing.T) {
+		f := startSCF(t, "logout", mem)
+		f.invoke(t, readEvent(t, "scf/logout.json", map[string]string{"SKEY": session.NewSkey()})).want(t, http.StatusNoContent, "")
+	})
+}
+
+// TestSCFFlow runs the whole contract across the four binaries under SCF's
+// protocol, sharing redis-server as the functions share TencentDB for Redis.
+func TestSCFFlow(t *testing.T) {
+	redisURL := os.Getenv("WXSESSION_REDIS_URL")
+	if redisURL == "" {
+		t.Skip("set WXSESSION_REDIS_URL to a redis-server URL to run the cross-function SCF flow (make test starts one: scripts/test-services.sh)")
+	}
+	emu, wxBase := newEmulator(t)
+	env := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "redis", "REDIS_URL": redisURL}
+	fns := map[string]*scfFunction{}
+	for _, name := range functionNames {
+		fns[name] = startSCF(t, name, env)
+	}
+	openID := emu.OpenID(user)
+
+	a := fns["login"].invoke(t, readEvent(t, "scf/login.json", map[string]string{"CODE": emu.Code(user)}))
+	a.want(t, http.StatusOK, "")
+	var login struct {
+		Skey   string `json:"skey"`
+		OpenID string `json:"openid"`
+	}
+	_ = json.Unmarshal([]byte(a.body), &login)
+	if len(login.Skey) < 43 || login.OpenID != openID {
+		t.Fatalf("login answered %s, want an skey for %s", a.body, openID)
+	}
+	skey := map[string]string{"SKEY": login.Skey}
+
+	a = fns["validate"].invoke(t, readEvent(t, "scf/validate.json", skey))
+	a.want(t, http.StatusOK, "")
+	if !strings.Contains(a.body, `"openid":"`+openID+`"`) {
+		t.Errorf("validate: got %s, want openid %s", a.body, openID)
+	}
+
+	enc, err := emu.Encrypt(openID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = fns["decrypt"].invoke(t, readEvent(t, "scf/decrypt.json", map[string]string{"SKEY": login.Skey, "ENCRYPTED_DATA": enc.EncryptedData, "IV": enc.IV}))
+	a.want(t, http.StatusOK, "")
+	if !strings.Contains(a.body, `"stepInfoList"`) {
+		t.Errorf("decrypt: got %s, want the decrypted WeRun data", a.body)
+	}
+
+	for _, name := range functionNames {
+		t.Run("malformed then good: "+name, func(t *testing.T) {
+			good := map[string][]byte{
+				"login":    readEvent(t, "scf/login.json", map[string]string{"CODE": emu.Code("bob")}),
+				"validate": readEvent(t, "scf/validate.json", skey),
+				"decrypt":  readEvent(t, "scf/decrypt.json", map[string]string{"SKEY": login.Skey, "ENCRYPTED_DATA": "", "IV": ""}),
+				"logout":   readEvent(t, "scf/logout.json", map[string]string{"SKEY": session.NewSkey()}),
+			}[name]
+			want := map[string]int{"login": 200, "validate": 200, "decrypt": 400, "logout": 204}[name]
+			scfMalformedThenGood(t, fns[name], good, want)
+		})
+	}
+
+	fns["logout"].invoke(t, readEvent(t, "scf/logout.json", skey)).want(t, http.StatusNoContent, "")
+	fns["validate"].invoke(t, readEvent(t, "scf/validate.json", skey)).want(t, http.StatusUnauthorized, "session_expired")
+
+	for _, f := range fns {
+		f.proc.alive(t)
+	}
+}
+
+// TestWebFunction starts a binary as scf_bootstrap does for a Tencent Web
+// Function (plain HTTP on PORT) and serves one request.
+func TestWebFunction(t *testing.T) {
+	_, wxBase := newEmulator(t)
+	port := freePort(t)
+	env := functionEnv(wxBase, map[string]string{"SESSION_STORE": "memory", "PORT": port})
+	p := start(t, "validate", env)
+	url := "http://127.0.0.1:" + port + "/validate"
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("X-WX-Skey", session.NewSkey())
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "session_expired") {
+				t.Fatalf("got %d %s, want 401 session_expired", resp.StatusCode, body)
+			}
+			break
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("validate exited (%v); stderr:\n%s", err, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("validate never listened on PORT=%s; stderr:\n%s", port, p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("on SIGTERM got %v, want a clean exit", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the web function did not stop on SIGTERM")
+	}
+}
