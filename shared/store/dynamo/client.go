@@ -74,5 +74,5 @@ type jitterBackoff struct{}
 // BackoffDelay implements retry.BackoffDelayer.
 func (jitterBackoff) BackoffDelay(attempt int, _ error) (time.Duration, error) {
 	d := min(baseBackoff<<min(attempt, 8), maxBackoff)
-	return time.Duration(rand.Int64N(int64(d)) + 1), nil
+	return time.Duration(rand.Int64N(int64(d)) + 1), nil //nolint:gosec // jitter needs no secrecy
 }

@@ -30,7 +30,7 @@ func RunOutage(t *testing.T, target string, open func(t *testing.T, addr string,
 	s := open(t, p.Addr(), clock.Now)
 
 	id := sessionID()
-	sess := newSession(clock.Now(), time.Hour)
+	sess := newSession(clock.Now())
 	mustPutSession(t, s, id, sess)
 	wantSession(t, s, id, sess)
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,7 @@ type Proxy struct {
 // NewProxy starts a proxy to target (host:port); it stops when the test ends.
 func NewProxy(t *testing.T, target string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}
@@ -43,11 +44,11 @@ func (p *Proxy) Down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln != nil {
-		p.ln.Close()
+		_ = p.ln.Close()
 		p.ln = nil
 	}
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close()
 	}
 	clear(p.conns)
 }
@@ -62,7 +63,7 @@ func (p *Proxy) Up() {
 	if running {
 		return
 	}
-	ln, err := net.Listen("tcp", p.addr)
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", p.addr)
 	if err != nil {
 		p.t.Fatalf("proxy: listen again on %s: %v", p.addr, err)
 	}
@@ -93,7 +94,7 @@ func (p *Proxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln == nil {
-		c.Close()
+		_ = c.Close()
 		return false
 	}
 	p.conns[c] = struct{}{}
@@ -104,7 +105,7 @@ func (p *Proxy) untrack(cs ...net.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range cs {
-		c.Close()
+		_ = c.Close()
 		delete(p.conns, c)
 	}
 }
@@ -113,7 +114,7 @@ func (p *Proxy) handle(client net.Conn) {
 	if !p.track(client) {
 		return
 	}
-	server, err := net.Dial("tcp", p.target)
+	server, err := new(net.Dialer).DialContext(context.Background(), "tcp", p.target)
 	if err != nil {
 		p.untrack(client)
 		return
@@ -130,8 +131,7 @@ func (p *Proxy) handle(client net.Conn) {
 // pump copies src to dst, dropping what it reads while the proxy hangs. When
 // either side closes, both are closed.
 func (p *Proxy) pump(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
+	defer func() { _ = dst.Close(); _ = src.Close() }()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)

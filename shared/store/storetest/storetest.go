@@ -103,7 +103,8 @@ func wantNoSession(t *testing.T, s session.Store, id string) {
 // sameTime compares to the millisecond, the precision stores promise.
 func sameTime(a, b time.Time) bool { return a.UnixMilli() == b.UnixMilli() }
 
-func newSession(now time.Time, ttl time.Duration) session.Session {
+func newSession(now time.Time) session.Session {
+	const ttl = time.Hour
 	return session.Session{OpenID: "o-" + session.NewSkey()[:12], UnionID: "u-" + session.NewSkey()[:12], CreatedAt: now, ExpiresAt: now.Add(ttl)}
 }
 
@@ -112,7 +113,7 @@ func testSessionPutGet(t *testing.T, s session.Store, clock *Clock) {
 		name string
 		sess session.Session
 	}{
-		{"with unionid", newSession(clock.Now(), time.Hour)},
+		{"with unionid", newSession(clock.Now())},
 		{"without unionid", session.Session{OpenID: "o-plain", CreatedAt: clock.Now().Add(-time.Minute), ExpiresAt: clock.Now().Add(time.Hour)}},
 	}
 	for _, tt := range tests {
@@ -130,7 +131,7 @@ func testSessionGetMissing(t *testing.T, s session.Store, _ *Clock) {
 
 func testSessionExpiry(t *testing.T, s session.Store, clock *Clock) {
 	id := sessionID()
-	sess := newSession(clock.Now(), time.Hour)
+	sess := newSession(clock.Now())
 	mustPutSession(t, s, id, sess)
 	clock.Advance(time.Hour - time.Millisecond)
 	wantSession(t, s, id, sess)
@@ -141,7 +142,7 @@ func testSessionExpiry(t *testing.T, s session.Store, clock *Clock) {
 func testSessionRenew(t *testing.T, s session.Store, clock *Clock) {
 	ctx := context.Background()
 	id := sessionID()
-	sess := newSession(clock.Now(), time.Hour)
+	sess := newSession(clock.Now())
 	mustPutSession(t, s, id, sess)
 	clock.Advance(50 * time.Minute)
 	renewed := clock.Now().Add(time.Hour)
@@ -158,7 +159,7 @@ func testSessionRenew(t *testing.T, s session.Store, clock *Clock) {
 
 func testSessionRenewExpired(t *testing.T, s session.Store, clock *Clock) {
 	id := sessionID()
-	sess := newSession(clock.Now(), time.Hour)
+	sess := newSession(clock.Now())
 	mustPutSession(t, s, id, sess)
 	clock.Advance(time.Hour)
 	if err := s.RenewSession(context.Background(), id, clock.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
@@ -179,7 +180,7 @@ func testSessionRenewDeleted(t *testing.T, s session.Store, clock *Clock) {
 	}{
 		{"never existed", func(*testing.T, string) {}},
 		{"logged out", func(t *testing.T, id string) {
-			mustPutSession(t, s, id, newSession(clock.Now(), time.Hour))
+			mustPutSession(t, s, id, newSession(clock.Now()))
 			if err := s.DeleteSession(ctx, id); err != nil {
 				t.Fatalf("DeleteSession: %v", err)
 			}
@@ -200,7 +201,7 @@ func testSessionRenewDeleted(t *testing.T, s session.Store, clock *Clock) {
 func testSessionDelete(t *testing.T, s session.Store, clock *Clock) {
 	ctx := context.Background()
 	id, other := sessionID(), sessionID()
-	sess, otherSess := newSession(clock.Now(), time.Hour), newSession(clock.Now(), time.Hour)
+	sess, otherSess := newSession(clock.Now()), newSession(clock.Now())
 	mustPutSession(t, s, id, sess)
 	mustPutSession(t, s, other, otherSess)
 	if err := s.DeleteSession(ctx, id); err != nil {
