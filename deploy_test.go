@@ -412,9 +412,15 @@ func TestServerlessYML(t *testing.T) {
 		if v["SESSION_STORE"] != "redis" {
 			t.Errorf("%s: SESSION_STORE=%q, want redis", r.function, v["SESSION_STORE"])
 		}
+		// Each function gets only the secrets it uses (as on AWS).
+		needs := map[string][]string{"login": {"WX_SECRET", "SESSION_SEAL_KEY"}, "decrypt": {"SESSION_SEAL_KEY"}}
 		for _, k := range []string{"WX_APPID", "WX_SECRET", "SESSION_SEAL_KEY", "REDIS_URL"} {
-			if !envVar.MatchString(v[k]) {
+			needed := k == "WX_APPID" || k == "REDIS_URL" || slices.Contains(needs[r.function], k)
+			switch {
+			case needed && !envVar.MatchString(v[k]):
 				t.Errorf("%s: %s=%q, want it from the deploy environment (${env:...}), never written in the file", r.function, k, v[k])
+			case !needed && v[k] != "":
+				t.Errorf("%s gets %s, which it never uses", r.function, k)
 			}
 		}
 		if !envVar.MatchString(fn.VPC.VpcID) || !envVar.MatchString(fn.VPC.SubnetID) {

@@ -45,12 +45,15 @@ type CodeClaim struct {
 
 // Store persists sessions, users and code claims. Each row has an expiry: a
 // row whose expiry has passed (by the store's clock) is never returned, even
-// while it is still physically present, and never renewed. Errors other than
-// ErrNotFound mean the store could not be reached or failed.
+// while it is still physically present, and never renewed. Stores keep times
+// to the millisecond at least. Errors other than ErrNotFound mean the store
+// could not be reached or failed.
 type Store interface {
 	// ClaimCode stores c unless an unexpired claim with the same ID exists.
 	// It returns the claim that holds the code and whether it is c: of many
-	// concurrent callers, across processes, exactly one wins.
+	// concurrent callers, across processes, exactly one wins. A store that
+	// retries a write whose answer was lost must recognise its own claim
+	// (same SealedSkey) as won, or one login would look like two.
 	ClaimCode(ctx context.Context, c CodeClaim) (holder CodeClaim, won bool, err error)
 	// ReleaseCode deletes a claim, so a login that failed may be tried again.
 	ReleaseCode(ctx context.Context, id string) error
