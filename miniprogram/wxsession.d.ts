@@ -107,7 +107,7 @@ export interface RequestOptions {
 export interface Client {
   /** wx.login then POST /login; stores the session. Concurrent calls share one login. */
   login(): Promise<LoginResult>
-  /** For App.onLaunch: keeps the stored session while wx.checkSession succeeds and its known expiry has not passed, logs in otherwise. */
+  /** For App.onLaunch: keeps the stored session while wx.checkSession succeeds (asking GET /validate once its known expiry has passed, since sessions slide), logs in otherwise. */
   ensureSession(): Promise<Session>
   /**
    * wx.request with `Authorization: Bearer <skey>`; logs in first when there is no session;

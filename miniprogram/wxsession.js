@@ -468,14 +468,23 @@ function createClient (options) {
   function ensureSession () {
     if (inflight) return inflight.then(sessionAfterLogin)
     var s = readSession()
-    if (!s || isExpired(s)) return login().then(sessionAfterLogin)
+    if (!s) return login().then(sessionAfterLogin)
     return checkSession().then(function (ok) {
       if (inflight) return inflight.then(sessionAfterLogin)
       var now = readSession()
       // A session that changed while wx.checkSession ran came from a login
       // that just finished: it is as fresh as one can get.
-      if (now && (ok || now.skey !== s.skey)) return copySession(now)
-      return login().then(sessionAfterLogin)
+      if (now && now.skey !== s.skey) return copySession(now)
+      if (!now || !ok) return login().then(sessionAfterLogin)
+      if (!isExpired(now)) return copySession(now)
+      // Past the expiry known locally: the server slides sessions as they
+      // are used, so ask it before paying for a login.
+      return validate().then(function () {
+        return copySession(readSession())
+      }, function (err) {
+        if (err && SESSION_ERRORS[err.code] === true) return login().then(sessionAfterLogin)
+        throw err
+      })
     })
   }
 

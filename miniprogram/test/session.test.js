@@ -38,11 +38,24 @@ test('ensureSession: wx.checkSession failing logs in again', async (t) => {
   assert.equal(client.getSkey(), s.skey)
 })
 
-test('ensureSession: a session past its known expiry logs in even if wx.checkSession succeeds', async (t) => {
-  const { client, wx } = await setup(t)
+test('ensureSession: a session past its known expiry is checked with the server and kept when it is alive (sessions slide)', async (t) => {
+  const { client, wx, stub } = await setup(t)
   await client.login()
   const stored = wx.getStorageSync('wxsession:session')
   wx.setStorageSync('wxsession:session', Object.assign({}, stored, { expiresAt: Date.now() - 1000 }))
+  const s = await client.ensureSession()
+  assert.equal(wx.calls.login, 1, 'no new login')
+  assert.equal(s.skey, stored.skey)
+  assert.ok(s.expiresAt > Date.now(), 'the expiry the server answered is recorded')
+  assert.equal(stub.count('/validate'), 1)
+})
+
+test('ensureSession: a session past its known expiry that the server refuses logs in again', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  await client.login()
+  const stored = wx.getStorageSync('wxsession:session')
+  wx.setStorageSync('wxsession:session', Object.assign({}, stored, { expiresAt: Date.now() - 1000 }))
+  stub.expireAll()
   const s = await client.ensureSession()
   assert.equal(wx.calls.login, 2)
   assert.notEqual(s.skey, stored.skey)
