@@ -16,6 +16,7 @@ import (
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store/memory"
+	"github.com/wxsession/wxsession/shared/store/storetest"
 	"github.com/wxsession/wxsession/shared/wechat"
 	"github.com/wxsession/wxsession/shared/wxcrypto"
 )
@@ -24,26 +25,6 @@ const (
 	appID  = "wx0123456789abcdef"
 	secret = "app-secret-for-tests"
 )
-
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // countingStore counts the operations that reach the store, and can be told
 // to fail them.
@@ -121,7 +102,7 @@ func (s *countingStore) GetUser(ctx context.Context, appID, openID string) (sess
 }
 
 type fixture struct {
-	clock *clock
+	clock *storetest.Clock
 	emu   *emulator.Emulator
 	mem   *memory.Store
 	store *countingStore
@@ -131,7 +112,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, adjust ...func(*config.Config)) *fixture {
 	t.Helper()
-	f := &fixture{clock: newClock()}
+	f := &fixture{clock: storetest.NewClock()}
 	f.emu = emulator.New(appID, secret, emulator.WithClock(f.clock.Now))
 	srv := httptest.NewServer(f.emu)
 	t.Cleanup(srv.Close)
