@@ -38,30 +38,41 @@ build: ## build each function for this machine into bin/<name>
 clean: ## remove build output and the test cache (DynamoDB Local, golangci-lint)
 	rm -rf bin dist .aws-sam .cache
 
+.PHONY: bench
+bench: ## measure cold start, latency, memory, size, store operations and throughput into docs/performance.md
+	./scripts/bench.sh $(BENCHFLAGS)
+
 # --- deployment builds --------------------------------------------------------
-# Static, stripped binaries without aws-lambda-go's own net/rpc mode (SCF's
-# comes from scf-go-lib; Lambda's provided.al2023 uses the Runtime API).
-RELEASE_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+# Static, stripped binaries, each linking only its cloud's runtime and store
+# (build tags, see shared/platform and shared/store): a Lambda binary carries
+# the Runtime API client and DynamoDB but not scf-go-lib and go-redis, an SCF
+# binary the reverse, which keeps each small and quick to start (make bench).
+# lambda.norpc drops aws-lambda-go's own net/rpc mode (provided.al2023 uses the
+# Runtime API). Another store on a cloud: add its tag, e.g.
+#   make build-lambda LAMBDA_TAGS=lambda.norpc,wxsession_lambda,wxsession_dynamodb,wxsession_redis
+RELEASE_FLAGS := -trimpath -ldflags='-s -w'
+LAMBDA_TAGS ?= lambda.norpc,wxsession_lambda,wxsession_dynamodb
+SCF_TAGS ?= wxsession_scf,wxsession_redis
 
 .PHONY: build-lambda build-scf build-LoginFunction build-ValidateFunction build-DecryptFunction build-LogoutFunction
 
 build-lambda: ## each function for AWS Lambda (provided.al2023, arm64) into dist/lambda/<name>/bootstrap
 	@for f in $(FUNCTIONS); do \
 		echo "GOOS=linux GOARCH=arm64 go build -o dist/lambda/$$f/bootstrap ./functions/$$f"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(RELEASE_FLAGS) -o dist/lambda/$$f/bootstrap ./functions/$$f || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags $(LAMBDA_TAGS) $(RELEASE_FLAGS) -o dist/lambda/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
 
 build-scf: ## each function for Tencent SCF (Go1 runtime, amd64) into dist/scf/<name>/{main,scf_bootstrap}
 	@for f in $(FUNCTIONS); do \
 		echo "GOOS=linux GOARCH=amd64 go build -o dist/scf/$$f/main ./functions/$$f"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(RELEASE_FLAGS) -o dist/scf/$$f/main ./functions/$$f || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags $(SCF_TAGS) $(RELEASE_FLAGS) -o dist/scf/$$f/main ./functions/$$f || exit 1; \
 		install -m 0755 scf_bootstrap dist/scf/$$f/scf_bootstrap || exit 1; \
 	done
 
 # sam build (template.yaml, BuildMethod: makefile) runs build-<LogicalId> in a
 # copy of the source with ARTIFACTS_DIR set; the function's binary is bootstrap.
 sam-build = @test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is unset; sam build sets it" >&2; exit 1; }; \
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(RELEASE_FLAGS) -o "$(ARTIFACTS_DIR)/bootstrap" ./functions/$(1)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags $(LAMBDA_TAGS) $(RELEASE_FLAGS) -o "$(ARTIFACTS_DIR)/bootstrap" ./functions/$(1)
 build-LoginFunction: ; $(call sam-build,login)
 build-ValidateFunction: ; $(call sam-build,validate)
 build-DecryptFunction: ; $(call sam-build,decrypt)

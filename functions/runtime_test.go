@@ -4,7 +4,7 @@
 //
 //   - the AWS Lambda Runtime API (GET …/invocation/next, POST …/response,
 //     …/error, /runtime/init/error, and the Extensions API the SIGTERM
-//     handling registers with), served by a test server;
+//     handling registers with), served by shared/platform/lambdatest;
 //   - Tencent SCF's Go1 protocol: net/rpc Function.Invoke on
 //     _LAMBDA_SERVER_PORT with scf-go-lib's messages.InvokeRequest.
 //
@@ -42,6 +42,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
 	"github.com/wxsession/wxsession/shared/emulator"
+	"github.com/wxsession/wxsession/shared/platform/lambdatest"
 	"github.com/wxsession/wxsession/shared/platform/scf"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store/dynamo"
@@ -57,8 +58,11 @@ const (
 
 var functionNames = []string{"login", "validate", "decrypt", "logout"}
 
-// binDir holds the function binaries TestMain built.
-var binDir string
+// binDir holds the function binaries TestMain built with every store and
+// runtime (as `make build` does); lambdaBinDir and scfBinDir hold them as
+// `make build-lambda` and `make build-scf` build them, each linking only its
+// cloud's runtime and store (the Makefile's LAMBDA_TAGS and SCF_TAGS).
+var binDir, lambdaBinDir, scfBinDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -71,22 +75,56 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	// For this machine's OS and architecture, with the flags the deployed
-	// binaries are built with (-tags lambda.norpc drops aws-lambda-go's own
-	// net/rpc mode; SCF's comes from scf-go-lib).
-	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-o", dir + string(os.PathSeparator)}
-	for _, f := range functionNames {
-		args = append(args, "./"+f)
-	}
-	cmd := exec.Command(goTool(), args...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the function binaries: %v\n", err)
+	lambdaTags, scfTags, err := releaseTags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	binDir = dir
+	// For this machine's OS and architecture. -tags lambda.norpc drops
+	// aws-lambda-go's own net/rpc mode; SCF's comes from scf-go-lib.
+	for _, b := range []struct {
+		dir, tags string
+	}{
+		{dir, "lambda.norpc"},
+		{filepath.Join(dir, "lambda"), lambdaTags},
+		{filepath.Join(dir, "scf"), scfTags},
+	} {
+		args := []string{"build", "-tags", b.tags, "-trimpath", "-o", b.dir + string(os.PathSeparator)}
+		for _, f := range functionNames {
+			args = append(args, "./"+f)
+		}
+		cmd := exec.Command(goTool(), args...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the function binaries (-tags %s): %v\n", b.tags, err)
+			return 1
+		}
+	}
+	binDir, lambdaBinDir, scfBinDir = dir, filepath.Join(dir, "lambda"), filepath.Join(dir, "scf")
 	return m.Run()
+}
+
+// releaseTags reads the build tags of the release builds from the Makefile,
+// so the tests run what `make build-lambda`, `sam build` and `make build-scf`
+// ship.
+func releaseTags() (lambda, scf string, err error) {
+	b, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	if err != nil {
+		return "", "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "LAMBDA_TAGS ?= "); ok {
+			lambda = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "SCF_TAGS ?= "); ok {
+			scf = strings.TrimSpace(v)
+		}
+	}
+	if lambda == "" || scf == "" {
+		return "", "", errors.New("the Makefile sets no LAMBDA_TAGS or SCF_TAGS")
+	}
+	return lambda, scf, nil
 }
 
 func goTool() string {
@@ -99,14 +137,8 @@ func goTool() string {
 }
 
 // ---------------------------------------------------------------------------
-// A test implementation of the Lambda Runtime API.
-
-// invocation is one event handed to the function.
-type invocation struct {
-	id       string
-	payload  []byte
-	deadline time.Time
-}
+// The Lambda Runtime API (shared/platform/lambdatest, which the benchmarks
+// use too).
 
 // lambdaResult is what the function posted for an invocation.
 type lambdaResult struct {
@@ -117,123 +149,35 @@ type lambdaResult struct {
 // runtimeAPI serves the Lambda Runtime API (and the Extensions API's register
 // and event/next) to one function process.
 type runtimeAPI struct {
-	srv     *httptest.Server
-	pending chan invocation
-	done    chan struct{}
-
-	mu         sync.Mutex
-	seq        int
-	waiting    map[string]chan lambdaResult
-	initErrors []string
-	extensions []string
-	nexts      int
+	*lambdatest.Server
 }
 
 func newRuntimeAPI(t *testing.T) *runtimeAPI {
 	t.Helper()
-	api := &runtimeAPI{pending: make(chan invocation), done: make(chan struct{}), waiting: map[string]chan lambdaResult{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", api.next)
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
-		api.deliver(w, r, false)
-	})
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", func(w http.ResponseWriter, r *http.Request) {
-		api.deliver(w, r, true)
-	})
-	mux.HandleFunc("POST /2018-06-01/runtime/init/error", func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		api.mu.Lock()
-		api.initErrors = append(api.initErrors, string(b))
-		api.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	})
-	mux.HandleFunc("POST /2020-01-01/extension/register", func(w http.ResponseWriter, r *http.Request) {
-		api.mu.Lock()
-		api.extensions = append(api.extensions, r.Header.Get("Lambda-Extension-Name"))
-		api.mu.Unlock()
-		w.Header().Set("Lambda-Extension-Identifier", "ext-"+r.Header.Get("Lambda-Extension-Name"))
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"functionName":"wxsession","functionVersion":"$LATEST","handler":"bootstrap"}`)
-	})
-	mux.HandleFunc("GET /2020-01-01/extension/event/next", func(w http.ResponseWriter, r *http.Request) {
-		// An extension that registered for no events waits here until shutdown.
-		select {
-		case <-api.done:
-		case <-r.Context().Done():
-		}
-	})
-	api.srv = httptest.NewServer(mux)
-	t.Cleanup(func() {
-		close(api.done)
-		api.srv.Close()
-	})
-	return api
-}
-
-// addr is the value for AWS_LAMBDA_RUNTIME_API: host:port, no scheme.
-func (api *runtimeAPI) addr() string { return strings.TrimPrefix(api.srv.URL, "http://") }
-
-func (api *runtimeAPI) next(w http.ResponseWriter, r *http.Request) {
-	api.mu.Lock()
-	api.nexts++
-	api.mu.Unlock()
-	select {
-	case inv := <-api.pending:
-		w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-		w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-		w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:ap-east-1:123456789012:function:wxsession-test")
-		w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-65f1c2d3-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=0")
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(inv.payload)
-	case <-api.done:
-		w.WriteHeader(http.StatusGone)
-	case <-r.Context().Done():
-	}
-}
-
-func (api *runtimeAPI) deliver(w http.ResponseWriter, r *http.Request, isError bool) {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	api.mu.Lock()
-	ch := api.waiting[r.PathValue("id")]
-	delete(api.waiting, r.PathValue("id"))
-	api.mu.Unlock()
-	if ch == nil {
-		http.Error(w, `{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}`, http.StatusBadRequest)
-		return
-	}
-	ch <- lambdaResult{body: b, isError: isError}
-	w.WriteHeader(http.StatusAccepted)
+	srv := lambdatest.NewServer()
+	t.Cleanup(srv.Close)
+	return &runtimeAPI{srv}
 }
 
 // invoke hands payload to the function and waits for its answer.
 func (api *runtimeAPI) invoke(t *testing.T, p *process, payload []byte) lambdaResult {
 	t.Helper()
-	api.mu.Lock()
-	api.seq++
-	id := fmt.Sprintf("8f5e0e3c-0000-4000-8000-%012d", api.seq)
-	ch := make(chan lambdaResult, 1)
-	api.waiting[id] = ch
-	api.mu.Unlock()
-	inv := invocation{id: id, payload: payload, deadline: time.Now().Add(10 * time.Second)}
+	inv := api.Enqueue(payload, time.Now().Add(10*time.Second))
 	timeout := time.After(20 * time.Second)
 	select {
-	case api.pending <- inv:
+	case <-inv.Taken():
 	case err := <-p.exited:
 		t.Fatalf("%s exited (%v) before taking the invocation; stderr:\n%s", p.name, err, p.stderr.String())
 	case <-timeout:
 		t.Fatalf("%s did not ask for the next invocation; stderr:\n%s", p.name, p.stderr.String())
 	}
 	select {
-	case res := <-ch:
-		return res
+	case res := <-inv.Result():
+		return lambdaResult{body: res.Body, isError: res.IsError}
 	case err := <-p.exited:
 		t.Fatalf("%s exited (%v) during an invocation; stderr:\n%s", p.name, err, p.stderr.String())
 	case <-timeout:
-		t.Fatalf("%s did not answer invocation %s; stderr:\n%s", p.name, id, p.stderr.String())
+		t.Fatalf("%s did not answer invocation %s; stderr:\n%s", p.name, inv.ID, p.stderr.String())
 	}
 	return lambdaResult{}
 }
@@ -271,7 +215,13 @@ func (l *lockedBuffer) String() string {
 // the test ends.
 func start(t *testing.T, function string, env map[string]string) *process {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, function))
+	return startIn(t, binDir, function, env)
+}
+
+// startIn is start for the binary built into dir.
+func startIn(t *testing.T, dir, function string, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(dir, function))
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -443,13 +393,19 @@ type lambdaFunction struct {
 
 func startLambda(t *testing.T, function string, env map[string]string) *lambdaFunction {
 	t.Helper()
+	return startLambdaIn(t, binDir, function, env)
+}
+
+// startLambdaIn is startLambda for the binary built into dir.
+func startLambdaIn(t *testing.T, dir, function string, env map[string]string) *lambdaFunction {
+	t.Helper()
 	api := newRuntimeAPI(t)
 	env = functionEnv(env["WX_API_BASE"], env)
-	env["AWS_LAMBDA_RUNTIME_API"] = api.addr()
+	env["AWS_LAMBDA_RUNTIME_API"] = api.Addr()
 	env["AWS_LAMBDA_FUNCTION_NAME"] = "wxsession-" + function
 	env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "128"
 	env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
-	return &lambdaFunction{api: api, proc: start(t, function, env)}
+	return &lambdaFunction{api: api, proc: startIn(t, dir, function, env)}
 }
 
 func (f *lambdaFunction) call(t *testing.T, payload []byte) lambdaResult {
@@ -516,12 +472,18 @@ func TestLambdaSingleBinary(t *testing.T) {
 }
 
 // TestLambdaFlow runs the whole contract across the four binaries, each its
-// own process on its own Runtime API, sharing DynamoDB Local.
+// own process on its own Runtime API, sharing DynamoDB Local: built with every
+// store, and as the Lambda release build (DynamoDB and Lambda only).
 func TestLambdaFlow(t *testing.T) {
 	endpoint := os.Getenv("WXSESSION_DYNAMODB_URL")
 	if endpoint == "" {
 		t.Skip("set WXSESSION_DYNAMODB_URL to a DynamoDB Local endpoint to run the cross-function Lambda flow (make test starts one: scripts/test-services.sh)")
 	}
+	t.Run("every store", func(t *testing.T) { testLambdaFlow(t, binDir, endpoint) })
+	t.Run("Lambda release build", func(t *testing.T) { testLambdaFlow(t, lambdaBinDir, endpoint) })
+}
+
+func testLambdaFlow(t *testing.T, dir, endpoint string) {
 	table := "wxsession-runtime-" + strings.ToLower(session.NewSkey()[:10])
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -538,7 +500,7 @@ func TestLambdaFlow(t *testing.T) {
 	}
 	fns := map[string]*lambdaFunction{}
 	for _, name := range functionNames {
-		fns[name] = startLambda(t, name, env)
+		fns[name] = startLambdaIn(t, dir, name, env)
 	}
 	openID := emu.OpenID(user)
 
@@ -621,9 +583,7 @@ func TestLambdaLifecycle(t *testing.T) {
 	t.Run("SIGTERM", func(t *testing.T) {
 		f := startLambda(t, "validate", map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "memory"})
 		f.http(t, readEvent(t, "lambda/validate-httpapi.json", map[string]string{"SKEY": session.NewSkey()})).want(t, http.StatusUnauthorized, "session_expired")
-		f.api.mu.Lock()
-		registered := strings.Join(f.api.extensions, ",")
-		f.api.mu.Unlock()
+		registered := strings.Join(f.api.Extensions(), ",")
 		if registered == "" {
 			t.Fatal("the function registered no extension; Lambda would never send it SIGTERM")
 		}
@@ -654,9 +614,7 @@ func TestLambdaLifecycle(t *testing.T) {
 		if out := f.proc.stderr.String(); !strings.Contains(out, "SESSION_TTL") || strings.Count(strings.TrimSpace(out), "\n") > 0 {
 			t.Errorf("got stderr %q, want one line naming SESSION_TTL", out)
 		}
-		f.api.mu.Lock()
-		nexts := f.api.nexts
-		f.api.mu.Unlock()
+		nexts := f.api.Nexts()
 		if nexts != 0 {
 			t.Errorf("a misconfigured function asked for %d invocations", nexts)
 		}
@@ -685,11 +643,17 @@ func freePort(t *testing.T) string {
 
 func startSCF(t *testing.T, function string, env map[string]string) *scfFunction {
 	t.Helper()
+	return startSCFIn(t, binDir, function, env)
+}
+
+// startSCFIn is startSCF for the binary built into dir.
+func startSCFIn(t *testing.T, dir, function string, env map[string]string) *scfFunction {
+	t.Helper()
 	port := freePort(t)
 	env = functionEnv(env["WX_API_BASE"], env)
 	env["_LAMBDA_SERVER_PORT"] = port
 	env["SCF_FUNCTIONNAME"] = "wxsession-" + function
-	p := start(t, function, env)
+	p := startIn(t, dir, function, env)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := rpc.Dial("tcp", "127.0.0.1:"+port)
@@ -798,17 +762,23 @@ func TestSCFSingleBinary(t *testing.T) {
 }
 
 // TestSCFFlow runs the whole contract across the four binaries under SCF's
-// protocol, sharing redis-server as the functions share TencentDB for Redis.
+// protocol, sharing redis-server as the functions share TencentDB for Redis:
+// built with every store, and as the SCF release build (Redis and SCF only).
 func TestSCFFlow(t *testing.T) {
 	redisURL := os.Getenv("WXSESSION_REDIS_URL")
 	if redisURL == "" {
 		t.Skip("set WXSESSION_REDIS_URL to a redis-server URL to run the cross-function SCF flow (make test starts one: scripts/test-services.sh)")
 	}
+	t.Run("every store", func(t *testing.T) { testSCFFlow(t, binDir, redisURL) })
+	t.Run("SCF release build", func(t *testing.T) { testSCFFlow(t, scfBinDir, redisURL) })
+}
+
+func testSCFFlow(t *testing.T, dir, redisURL string) {
 	emu, wxBase := newEmulator(t)
 	env := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "redis", "REDIS_URL": redisURL}
 	fns := map[string]*scfFunction{}
 	for _, name := range functionNames {
-		fns[name] = startSCF(t, name, env)
+		fns[name] = startSCFIn(t, dir, name, env)
 	}
 	openID := emu.OpenID(user)
 

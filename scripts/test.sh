@@ -2,9 +2,10 @@
 # test.sh: everything `make test` runs, on a fresh machine as on a used one.
 #   1. start DynamoDB Local and redis-server (scripts/test-services.sh installs them if missing)
 #   2. go test -race ./... against them (store conformance, runtimes, flows)
-#   3. every fuzz target briefly (make fuzz runs them longer)
-#   4. the mini-program client's tests, including against the real local server
-#   5. the README's curl walk-through, verbatim, against the local server
+#   3. the load test on every store, on its own (go test skips it there)
+#   4. every fuzz target briefly (make fuzz runs them longer)
+#   5. the mini-program client's tests, including against the real local server
+#   6. the README's curl walk-through, verbatim, against the local server
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -26,8 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 set -a
-# shellcheck disable=SC1091
-. "$CACHE/test-services.env"
+# From test-services.sh itself, which honours WXSESSION_CACHE (a second set
+# of servers, for a second checkout or a parallel run).
+eval "$(./scripts/test-services.sh env)"
 set +a
 
 step "go vet"
@@ -35,6 +37,10 @@ go vet ./...
 
 step "go test -race ./..."
 go test -race -count=1 ./...
+
+step "load: 300 concurrent users on the local server, each store, nothing lost"
+# On its own, once the services are warm: see TestLoadNothingLost.
+WXSESSION_LOAD=1 go test -count=1 -v -run '^TestLoadNothingLost$' ./cmd/local
 
 step "fuzzing each target briefly (${FUZZTIME:-5s})"
 FUZZTIME=${FUZZTIME:-5s} ./scripts/fuzz.sh

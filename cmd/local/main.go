@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/wxsession/wxsession/shared/api"
 	"github.com/wxsession/wxsession/shared/boot"
@@ -54,14 +55,14 @@ const emulatorSecret = "wxsession-local-emulator"
 // base, and the configuration it runs with: when cfg has no WX_SECRET, a WeChat
 // emulator is mounted at /emulator and WeChat calls go to it.
 func newServer(ctx context.Context, cfg config.Config, base string, log *slog.Logger) (http.Handler, config.Config, error) {
-	mux := http.NewServeMux()
+	var emu http.Handler
 	if cfg.Secret == "" {
 		if cfg.AppID == "" {
 			cfg.AppID = demoAppID
 		}
 		cfg.Secret = emulatorSecret
 		cfg.APIBase = base + "/emulator"
-		mux.Handle("/emulator/", http.StripPrefix("/emulator", emulator.New(cfg.AppID, cfg.Secret)))
+		emu = http.StripPrefix("/emulator", emulator.New(cfg.AppID, cfg.Secret))
 	} else if err := cfg.RequireCredentials(); err != nil {
 		return nil, cfg, err
 	}
@@ -71,8 +72,25 @@ func newServer(ctx context.Context, cfg config.Config, base string, log *slog.Lo
 	if err != nil {
 		return nil, cfg, err
 	}
-	mux.Handle("/", api.All(svc, api.WithLogger(log)))
-	return mux, cfg, nil
+	return localHandler(api.All(svc, api.WithLogger(log)), emu), cfg, nil
+}
+
+// localHandler sends /emulator/… to the emulator (when there is one) and
+// every other request to the product's handler, untouched. An http.ServeMux
+// would redirect paths such as //login or /login/../login to /login, which no
+// deployed runtime does (they answer 404 not_found), and a client following
+// the redirect would turn a POST into a GET.
+func localHandler(product, emu http.Handler) http.Handler {
+	if emu == nil {
+		return product
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/emulator/") {
+			emu.ServeHTTP(w, r)
+			return
+		}
+		product.ServeHTTP(w, r)
+	})
 }
 
 // loopbackFor returns the host to reach a server listening on host from this

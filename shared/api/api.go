@@ -154,13 +154,25 @@ func logout(svc Service, w http.ResponseWriter, r *http.Request) error {
 
 // skeyFrom returns the skey a request carries: Authorization: Bearer <skey>,
 // or else X-WX-Skey. Any other Authorization scheme carries no skey.
+//
+// A header sent twice is read as its values joined with ", ", which is how
+// HTTP API events deliver it; reading only the first value here would let a
+// plain-HTTP server accept a request that Lambda refuses. Two skeys joined
+// are no skey this service issued, so such a request is session_expired on
+// every runtime.
 func skeyFrom(r *http.Request) string {
-	if scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "Bearer") {
+	if scheme, token, ok := strings.Cut(headerValue(r, "Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		if t := strings.TrimSpace(token); t != "" {
 			return t
 		}
 	}
-	return strings.TrimSpace(r.Header.Get("X-WX-Skey"))
+	return headerValue(r, "X-WX-Skey")
+}
+
+// headerValue returns every value of a request header joined with ", ", with
+// surrounding whitespace trimmed.
+func headerValue(r *http.Request, name string) string {
+	return strings.TrimSpace(strings.Join(r.Header.Values(name), ", "))
 }
 
 // writeJSON writes v as the JSON response body with the given status.

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,6 +24,8 @@ func FuzzDecodeBody(f *testing.F) {
 		{"application/json", `{"code":1e999}`},
 		{"application/json", `{} {}`},
 		{"application/json", "\xff\xfe"},
+		{"application/json", `{"code":"a","CODE":"b"}`},
+		{"application/json", `{"signature":"a","\u017fignature":"b"}`},
 	} {
 		f.Add(seed.ct, seed.body)
 	}
@@ -33,6 +37,19 @@ func FuzzDecodeBody(f *testing.F) {
 		var dst decryptRequest
 		err := decodeBody(httptest.NewRecorder(), req, &dst)
 		if err == nil {
+			// encoding/json fills a field from any key that matches it
+			// case-insensitively; two such keys are a body that means two
+			// things, and must have been refused.
+			var m map[string]json.RawMessage
+			if json.Unmarshal([]byte(body), &m) == nil && len(m) <= 64 {
+				for k1 := range m {
+					for k2 := range m {
+						if k1 != k2 && bytes.EqualFold([]byte(k1), []byte(k2)) {
+							t.Fatalf("decodeBody accepted %q with the keys %q and %q, which fill one field", body, k1, k2)
+						}
+					}
+				}
+			}
 			return
 		}
 		switch code := apperr.CodeOf(err); code {
@@ -65,4 +82,23 @@ func FuzzSkeyFrom(f *testing.F) {
 			t.Fatalf("skeyFrom(%q, %q) = %q, which the client did not send", auth, xskey, got)
 		}
 	})
+}
+
+func TestFoldKeyMatchesEncodingJSON(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		same bool
+	}{
+		{"code", "CODE", true},
+		{"signature", "\u017figNATURE", true}, // ſ folds to s
+		{"k", "\u212a", true},                 // the Kelvin sign folds to k
+		{"iv", "IV", true},
+		{"code", "codes", false},
+		{"a\u00e9", "A\u00c9", true},
+		{"\u00df", "ss", false}, // simple folding only, as encoding/json
+	} {
+		if got := foldKey(tt.a) == foldKey(tt.b); got != tt.same || got != bytes.EqualFold([]byte(tt.a), []byte(tt.b)) {
+			t.Errorf("foldKey(%q) == foldKey(%q) is %v, want %v", tt.a, tt.b, got, tt.same)
+		}
+	}
 }

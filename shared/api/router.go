@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wxsession/wxsession/shared/apperr"
 	"github.com/wxsession/wxsession/shared/reqlog"
@@ -87,7 +89,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rte, ok := rt.routes[r.URL.Path]
 	switch {
 	case !ok:
-		writeError(sw, r, apperr.Errorf(apperr.NotFound, "no route %s %s", r.Method, truncate(r.URL.Path, 64)))
+		writeError(sw, r, apperr.Errorf(apperr.NotFound, "no route %s %s", truncate(r.Method, 16), truncate(r.URL.Path, 64)))
 	case r.Method != rte.method:
 		name = rte.path
 		sw.Header().Set("Allow", rt.allow[rte.path])
@@ -106,7 +108,7 @@ func (rt *router) logRequest(r *http.Request, id, route string, status int, late
 	}
 	attrs := append([]slog.Attr{
 		slog.String("request_id", id),
-		slog.String("method", r.Method),
+		slog.String("method", truncate(r.Method, 16)), // a client-chosen token: keep lines short
 		slog.String("route", route),
 		slog.Int("status", status),
 		slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
@@ -235,10 +237,14 @@ func checkJSONValue(dec *json.Decoder, open json.Delim, depth int) error {
 		}
 		if open == '{' {
 			key, _ := tok.(string)
-			if seen[key] {
+			// encoding/json matches keys to fields case-insensitively (with
+			// Unicode folding: "ſignature" fills Signature), so keys that fold
+			// alike are duplicates too.
+			folded := foldKey(key)
+			if seen[folded] {
 				return fmt.Errorf("duplicate key %q", truncate(key, 32))
 			}
-			seen[key] = true
+			seen[folded] = true
 			if tok, err = dec.Token(); err != nil {
 				return errors.New("malformed JSON")
 			}
@@ -249,6 +255,33 @@ func checkJSONValue(dec *json.Decoder, open json.Delim, depth int) error {
 			}
 		}
 	}
+}
+
+// foldKey folds a JSON object key as encoding/json does when it matches keys
+// to struct fields: foldKey(a) == foldKey(b) exactly when bytes.EqualFold(a, b).
+func foldKey(k string) string {
+	var b strings.Builder
+	b.Grow(len(k))
+	for _, r := range k {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b.WriteRune(r)
+			continue
+		}
+		// The smallest rune of r's fold orbit stands for the whole orbit.
+		for {
+			r2 := unicode.SimpleFold(r)
+			if r2 <= r {
+				r = r2
+				break
+			}
+			r = r2
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func truncate(s string, n int) string {

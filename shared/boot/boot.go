@@ -35,9 +35,11 @@ func Service(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 }
 
 // MustService is Service for a function's main: on failure it prints one line
-// and exits.
+// and exits. It also starts the store's first connection in the background
+// (store.WarmConnection), where it overlaps the runtime's own start instead of
+// delaying the first request.
 func MustService(cfg config.Config) *session.Service {
-	svc, err := Service(context.Background(), cfg, Logger())
+	svc, err := Service(context.Background(), cfg, Logger(), store.WarmConnection())
 	if err != nil {
 		config.Exit(err)
 	}

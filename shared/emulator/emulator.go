@@ -42,10 +42,11 @@ type FaultMode string
 // The fault modes.
 const (
 	FaultHang      FaultMode = "hang"       // never answer (until the caller gives up)
-	FaultSlow      FaultMode = "slow"       // answer correctly after Delay
+	FaultSlow      FaultMode = "slow"       // answer correctly, but only after Delay
 	FaultHTTPError FaultMode = "http_error" // answer with HTTP Status (500 if unset)
 	FaultGarbage   FaultMode = "garbage"    // answer 200 with a body that is not JSON
 	FaultErrCode   FaultMode = "errcode"    // answer with ErrCode (e.g. -1, 40226, 45011)
+	FaultReset     FaultMode = "reset"      // close the connection without answering
 )
 
 // Fault describes how the next jscode2session calls misbehave.
@@ -242,11 +243,9 @@ func (e *Emulator) jscode2session(w http.ResponseWriter, r *http.Request) {
 			<-r.Context().Done()
 			return
 		case FaultSlow:
-			select {
-			case <-time.After(f.Delay):
-			case <-r.Context().Done():
-				return
-			}
+			// WeChat does its work (and uses the code) at once; only the
+			// answer is slow. A caller that gives up has spent the code.
+			w = &delayedWriter{ResponseWriter: w, delay: f.Delay, done: r.Context().Done()}
 		case FaultHTTPError:
 			status := f.Status
 			if status == 0 {
@@ -254,6 +253,12 @@ func (e *Emulator) jscode2session(w http.ResponseWriter, r *http.Request) {
 			}
 			http.Error(w, "<html><body>server error</body></html>", status)
 			return
+		case FaultReset:
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+			panic(http.ErrAbortHandler) // no connection to hijack (HTTP/2): abort the stream
 		case FaultGarbage:
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = w.Write([]byte("<html>503 Service Temporarily Unavailable</html>"))
@@ -309,6 +314,43 @@ func (e *Emulator) jscode2session(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Unlock()
 	writeWeChat(w, reply)
+}
+
+// delayedWriter holds an answer back for delay, or until the caller gives up
+// (then the answer is dropped, as a slow server's is).
+type delayedWriter struct {
+	http.ResponseWriter
+	delay  time.Duration
+	done   <-chan struct{}
+	waited bool
+	gone   bool
+}
+
+func (w *delayedWriter) wait() {
+	if w.waited {
+		return
+	}
+	w.waited = true
+	t := time.NewTimer(w.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.done:
+		w.gone = true
+	}
+}
+
+func (w *delayedWriter) WriteHeader(status int) {
+	if w.wait(); !w.gone {
+		w.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (w *delayedWriter) Write(b []byte) (int, error) {
+	if w.wait(); w.gone {
+		return 0, http.ErrHandlerTimeout
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // takeFault returns the fault for this call and counts it down. Callers hold e.mu.

@@ -77,9 +77,9 @@ func (e *Emulator) serveFault(w http.ResponseWriter, r *http.Request) {
 			f.Delay = d
 		}
 		switch f.Mode {
-		case FaultHang, FaultSlow, FaultHTTPError, FaultGarbage, FaultErrCode:
+		case FaultHang, FaultSlow, FaultHTTPError, FaultGarbage, FaultErrCode, FaultReset:
 		default:
-			writeJSON(w, http.StatusBadRequest, errorBody("invalid_request", "mode must be hang, slow, http_error, garbage or errcode"))
+			writeJSON(w, http.StatusBadRequest, errorBody("invalid_request", "mode must be hang, slow, http_error, garbage, errcode or reset"))
 			return
 		}
 		e.SetFault(&f)

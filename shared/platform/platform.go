@@ -1,6 +1,12 @@
 // Package platform runs one http.Handler on whichever runtime the process was
 // started by: AWS Lambda, Tencent SCF, or plain HTTP. The handler is the
 // product; the runtimes only translate envelopes.
+//
+// Both cloud runtimes are built in by default. A release build may link just
+// its cloud's, keeping the other's library out of the binary: -tags
+// wxsession_lambda links AWS Lambda only, -tags wxsession_scf Tencent SCF only
+// (both tags, or neither, link both). Plain HTTP is always there. A binary
+// started by a runtime it was built without stops with one clear line.
 package platform
 
 import (
@@ -15,9 +21,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/wxsession/wxsession/shared/platform/awslambda"
-	"github.com/wxsession/wxsession/shared/platform/scf"
 )
 
 // DefaultPort is the plain-HTTP port when PORT is unset.
@@ -35,10 +38,10 @@ const shutdownGrace = 10 * time.Second
 func Serve(h http.Handler) {
 	switch Detect(os.Getenv) {
 	case RuntimeLambda:
-		awslambda.Start(h)
+		startOrExit(startLambda, h, "AWS_LAMBDA_RUNTIME_API", "AWS Lambda", "wxsession_scf")
 		return
 	case RuntimeSCF:
-		scf.Start(h)
+		startOrExit(startSCF, h, "_LAMBDA_SERVER_PORT", "Tencent SCF", "wxsession_lambda")
 		return
 	}
 	port := DefaultPort
@@ -54,6 +57,16 @@ func Serve(h http.Handler) {
 		slog.Error("serve", "err", err)
 		os.Exit(1)
 	}
+}
+
+// startOrExit serves h with start, the runtime the environment variable named
+// v selected; start is nil when the build tag tag left that runtime out.
+func startOrExit(start func(http.Handler), h http.Handler, v, runtime, tag string) {
+	if start == nil {
+		fmt.Fprintf(os.Stderr, "wxsession: configuration: %s is set, but this binary was built without the %s runtime (-tags %s)\n", v, runtime, tag)
+		os.Exit(2)
+	}
+	start(h)
 }
 
 // Runtime names the environment a function binary runs in.

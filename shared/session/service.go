@@ -35,6 +35,10 @@ const CodeLifetime = 5 * time.Minute
 // it belongs to a login that failed or was logged out.
 const claimPatience = 2*wechat.DefaultAttemptTimeout + 2*time.Second
 
+// releaseTimeout bounds the release of a failed login's code claim, which
+// runs after the request's own context may be done.
+const releaseTimeout = 2 * time.Second
+
 // Longest login code accepted; WeChat's are 32 characters.
 const maxCodeLen = 128
 
@@ -120,9 +124,20 @@ func (s *Service) Login(ctx context.Context, code string) (Login, error) {
 		return Login{}, apperr.Errorf(apperr.InvalidRequest, "code must be the string wx.login returned")
 	}
 	c := newCodeRef(s.appID, code)
+	// A login runs to its end even when the client that started it goes away
+	// (its connection closes, on plain HTTP): WeChat may already have used
+	// the code, and the client's retry with the same code must then find the
+	// session rather than a spent code. The invocation's deadline, if any,
+	// still bounds it, and every call below has a timeout of its own.
+	lctx := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithDeadline(lctx, deadline)
+		defer cancel()
+	}
 	// Callers in this process share one attempt; other instances are held off
 	// by the store's claim.
-	v, err, _ := s.flight.Do(c.id, func() (any, error) { return s.login(ctx, code, c) })
+	v, err, _ := s.flight.Do(c.id, func() (any, error) { return s.login(lctx, code, c) })
 	if err != nil {
 		return Login{}, err
 	}
@@ -193,7 +208,11 @@ func (s *Service) login(ctx context.Context, code string, c codeRef) (Login, err
 func (s *Service) create(ctx context.Context, code, claimID, skey string) (login Login, err error) {
 	defer func() {
 		if err != nil {
-			if rerr := s.store.ReleaseCode(context.WithoutCancel(ctx), claimID); rerr != nil {
+			// The release must happen even when the request's context is
+			// done (that may be why the login failed), but not take forever.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			defer cancel()
+			if rerr := s.store.ReleaseCode(rctx, claimID); rerr != nil {
 				s.log.WarnContext(ctx, "release login code claim", "err", rerr)
 			}
 		}

@@ -38,6 +38,11 @@ const (
 	// deadline for a retry on -1 to be worth starting.
 	minRetryBudget = 500 * time.Millisecond
 	retryDelay     = 100 * time.Millisecond
+	// ReplyReserve is kept back from the caller's deadline for what follows
+	// the WeChat call (writing the session or releasing the code claim, then
+	// answering): a WeChat that hangs must not use up a Lambda invocation's
+	// whole time, or the 502 would come after the runtime stopped listening.
+	ReplyReserve = 300 * time.Millisecond
 	// rateLimitRetryAfter is what a client is told to wait after 45011: the
 	// quota is per minute.
 	rateLimitRetryAfter = 60 * time.Second
@@ -160,7 +165,7 @@ func (c *Client) Code2Session(ctx context.Context, code string) (Session, error)
 // canRetry reports whether the caller's deadline leaves room for a retry.
 func (c *Client) canRetry(ctx context.Context) bool {
 	deadline, ok := ctx.Deadline()
-	return !ok || time.Until(deadline) >= minRetryBudget+retryDelay
+	return !ok || time.Until(deadline) >= minRetryBudget+retryDelay+ReplyReserve
 }
 
 // attempt makes one HTTP call. Transport failures, HTTP errors and answers
@@ -169,6 +174,14 @@ func (c *Client) attempt(ctx context.Context, code string) (reply, error) {
 	timeout := c.AttemptTimeout
 	if timeout <= 0 {
 		timeout = DefaultAttemptTimeout
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(deadline)-ReplyReserve)
+	}
+	if timeout <= 0 {
+		// Too late to ask: the code is left unspent for the client's retry.
+		return reply{}, apperr.Wrap(errors.New("jscode2session: no time left before the caller's deadline"),
+			apperr.WeChatUnavailable, "WeChat did not answer in time")
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

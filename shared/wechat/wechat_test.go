@@ -128,7 +128,8 @@ func TestRetryOnBusy(t *testing.T) {
 func TestNoRetryWhenDeadlineIsNear(t *testing.T) {
 	emu, c := setup(t)
 	emu.SetFault(&emulator.Fault{Mode: emulator.FaultErrCode, ErrCode: -1, Times: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// Time for one attempt (past ReplyReserve), not for a retry.
+	ctx, cancel := context.WithTimeout(context.Background(), wechat.ReplyReserve+400*time.Millisecond)
 	defer cancel()
 	_, err := c.Code2Session(ctx, emu.Code("alice"))
 	if apperr.CodeOf(err) != apperr.WeChatUnavailable || emu.Calls() != 1 {
@@ -151,6 +152,32 @@ func TestHangHonoursCallerDeadline(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Code2Session ignored the caller's deadline")
+	}
+}
+
+// TestHangLeavesReplyReserve checks that a hanging WeChat is given up on
+// ReplyReserve before the caller's deadline, so the 502 still reaches a
+// Lambda runtime that stops listening at the deadline, and that a call with
+// no time left is not made at all (the code stays unspent).
+func TestHangLeavesReplyReserve(t *testing.T) {
+	emu, c := setup(t)
+	c.AttemptTimeout = 10 * time.Second
+	emu.SetFault(&emulator.Fault{Mode: emulator.FaultHang})
+	deadline := time.Now().Add(wechat.ReplyReserve + 500*time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	_, err := c.Code2Session(ctx, emu.Code("alice"))
+	// Generous: the point is that the call ends well before the deadline.
+	if left := time.Until(deadline); apperr.CodeOf(err) != apperr.WeChatUnavailable || left < wechat.ReplyReserve/2 {
+		t.Fatalf("got %v with %v left before the deadline, want wechat_unavailable with about %v left", err, left, wechat.ReplyReserve)
+	}
+
+	emu.SetFault(nil)
+	calls := emu.Calls()
+	ctx, cancel = context.WithTimeout(context.Background(), wechat.ReplyReserve/2)
+	defer cancel()
+	if _, err := c.Code2Session(ctx, emu.Code("alice")); apperr.CodeOf(err) != apperr.WeChatUnavailable || emu.Calls() != calls {
+		t.Fatalf("with no time left got %v after %d calls, want wechat_unavailable without calling WeChat", err, emu.Calls()-calls)
 	}
 }
 

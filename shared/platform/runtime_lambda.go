@@ -1,0 +1,8 @@
+//go:build wxsession_lambda || !wxsession_scf
+
+package platform
+
+import "github.com/wxsession/wxsession/shared/platform/awslambda"
+
+// startLambda serves a handler on the Lambda Runtime API.
+var startLambda = awslambda.Start

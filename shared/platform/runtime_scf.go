@@ -1,0 +1,8 @@
+//go:build wxsession_scf || !wxsession_lambda
+
+package platform
+
+import "github.com/wxsession/wxsession/shared/platform/scf"
+
+// startSCF serves a handler to the Tencent SCF Go1 runtime.
+var startSCF = scf.Start

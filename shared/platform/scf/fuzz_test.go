@@ -1,0 +1,108 @@
+package scf_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tencentyun/scf-go-lib/functioncontext"
+
+	"github.com/wxsession/wxsession/shared/api"
+	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/platform/scf"
+	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/memory"
+	"github.com/wxsession/wxsession/shared/wechat"
+)
+
+// fakeWeChat answers jscode2session without a network: a code starting with
+// "ok-" logs a user in, any other is invalid.
+type fakeWeChat struct{}
+
+func (fakeWeChat) Code2Session(_ context.Context, code string) (wechat.Session, error) {
+	if strings.HasPrefix(code, "ok-") {
+		return wechat.Session{OpenID: "o-" + code, SessionKey: "tiihtNczf5v6AKRyjwEUhQ=="}, nil
+	}
+	return wechat.Session{}, apperr.Errorf(apperr.InvalidCode, "unknown code")
+}
+
+// FuzzSCFEvent feeds arbitrary invocation payloads to the SCF adapter in front
+// of the real handlers (memory store, a WeChat that needs no network). Every
+// payload must get an integrated response with all four fields, without an
+// error and without a panic anywhere (an error-level log line means one was
+// caught), never a 5xx (nothing here can fail but a bug), and with the JSON
+// body the contract promises.
+func FuzzSCFEvent(f *testing.F) {
+	for _, seed := range []string{
+		`{"httpMethod":"POST","path":"/login","headers":{"content-type":"application/json"},"body":"{\"code\":\"ok-1\"}"}`,
+		`{"httpMethod":"GET","path":"/validate","headers":{"authorization":["Bearer a","Bearer b"]},"queryString":{"debug":true,"n":1}}`,
+		`{"httpMethod":"POST","requestContext":{"path":"/decrypt","requestId":"r"},"headers":{"x-wx-skey":"x"},"body":"e30=","isBase64Encoded":true}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		logs := &bytes.Buffer{}
+		log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError}))
+		svc, err := session.NewService(config.Config{AppID: "wxfuzz", TTL: time.Hour, MaxAge: 2 * time.Hour}, memory.New(nil), fakeWeChat{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := scf.NewHandler(api.All(svc, api.WithLogger(log)), scf.WithLogger(log))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ctx = functioncontext.NewContext(ctx, &functioncontext.FunctionContext{RequestID: "fuzz"})
+
+		out, err := h.Invoke(ctx, payload)
+		if err != nil {
+			t.Fatalf("Invoke(%q) returned the error %v; every event must get an answer", payload, err)
+		}
+		if logs.Len() > 0 {
+			t.Fatalf("Invoke(%q) logged an error (a caught panic or a 5xx): %s", payload, logs)
+		}
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(out, &raw); err != nil {
+			t.Fatalf("Invoke(%q) answered %q, which is not JSON: %v", payload, out, err)
+		}
+		for _, k := range []string{"isBase64Encoded", "statusCode", "headers", "body"} {
+			if _, ok := raw[k]; !ok {
+				t.Fatalf("Invoke(%q) answered without %q: %s", payload, k, out)
+			}
+		}
+		var r scf.Response
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("Invoke(%q) answered %s, not an integrated response: %v", payload, out, err)
+		}
+		if r.StatusCode < 200 || r.StatusCode >= 500 {
+			t.Fatalf("Invoke(%q) answered status %d: %s", payload, r.StatusCode, out)
+		}
+		body := []byte(r.Body)
+		if r.IsBase64Encoded {
+			if body, err = base64.StdEncoding.DecodeString(r.Body); err != nil {
+				t.Fatalf("Invoke(%q) answered a body marked base64 that is not: %s", payload, out)
+			}
+		}
+		if len(body) == 0 {
+			return // 204, or a HEAD request
+		}
+		var e struct {
+			Error   apperr.Code `json:"error"`
+			Message string      `json:"message"`
+		}
+		if err := json.Unmarshal(body, &e); err != nil {
+			t.Fatalf("Invoke(%q) answered a body that is not JSON: %s", payload, out)
+		}
+		if r.StatusCode >= 400 && (api.StatusOf(e.Error) != r.StatusCode || e.Message == "") {
+			t.Fatalf("Invoke(%q) answered %d with %s, not the contract's error for that status", payload, r.StatusCode, body)
+		}
+		if r.StatusCode == http.StatusOK && !strings.HasPrefix(r.Headers["Content-Type"], "application/json") {
+			t.Fatalf("Invoke(%q) answered 200 with Content-Type %q", payload, r.Headers["Content-Type"])
+		}
+	})
+}

@@ -1,0 +1,15 @@
+//go:build wxsession_dynamodb && !wxsession_redis
+
+package store
+
+import (
+	"time"
+
+	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/session"
+)
+
+// openRedis refuses: this build links DynamoDB only (-tags wxsession_dynamodb).
+func openRedis(config.Config, func() time.Time) (session.Store, error) {
+	return nil, &config.Error{Var: "SESSION_STORE", Reason: `"redis" is not built into this binary (it was built with -tags wxsession_dynamodb)`}
+}

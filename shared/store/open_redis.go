@@ -1,0 +1,22 @@
+//go:build wxsession_redis || !wxsession_dynamodb
+
+package store
+
+import (
+	"time"
+
+	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/redis"
+)
+
+func openRedis(cfg config.Config, now func() time.Time) (session.Store, error) {
+	if cfg.RedisURL == "" {
+		return nil, &config.Error{Var: "REDIS_URL", Reason: "required when SESSION_STORE=redis"}
+	}
+	client, err := redis.NewClient(cfg.RedisURL)
+	if err != nil {
+		return nil, &config.Error{Var: "REDIS_URL", Reason: err.Error()}
+	}
+	return redis.New(client, now), nil
+}
