@@ -37,11 +37,12 @@ func main() {
 	}
 	base := "http://" + net.JoinHostPort(loopbackFor(host), strconv.Itoa(cfg.Port))
 	log := boot.Logger()
+	emulate := cfg.Secret == ""
 	h, cfg, err := newServer(context.Background(), cfg, base, log)
 	if err != nil {
 		config.Exit(err)
 	}
-	printWelcome(os.Stdout, base, cfg, cfg.Secret == emulatorSecret)
+	printWelcome(os.Stdout, base, cfg, emulate)
 	if err := platform.ListenAndServe(context.Background(), net.JoinHostPort(host, strconv.Itoa(cfg.Port)), h); err != nil {
 		slog.Error("local server stopped", "err", err)
 		os.Exit(1)

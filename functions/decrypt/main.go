@@ -1,5 +1,5 @@
-// Command decrypt is wxsession's decrypt function: it serves POST /decrypt on AWS
-// Lambda, Tencent SCF or plain HTTP, whichever started it.
+// Command decrypt is wxsession's decrypt function: it serves POST /decrypt on
+// AWS Lambda, Tencent SCF or plain HTTP, whichever started it.
 package main
 
 import (

@@ -1,5 +1,6 @@
-// Command validate is wxsession's validate function: it serves GET /validate (and, on AWS, HTTP API Lambda authorizer events) on AWS
-// Lambda, Tencent SCF or plain HTTP, whichever started it.
+// Command validate is wxsession's validate function: it serves GET /validate
+// (and, on AWS, HTTP API Lambda authorizer events) on AWS Lambda, Tencent SCF
+// or plain HTTP, whichever started it.
 package main
 
 import (
