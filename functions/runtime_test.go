@@ -351,6 +351,22 @@ func (a httpAnswer) want(t *testing.T, status int, code string) {
 	}
 }
 
+// loginSkey checks that a is a successful login of the user with openID and
+// returns its skey.
+func (a httpAnswer) loginSkey(t *testing.T, openID string) string {
+	t.Helper()
+	a.want(t, http.StatusOK, "")
+	var login struct {
+		Skey   string `json:"skey"`
+		OpenID string `json:"openid"`
+	}
+	_ = json.Unmarshal([]byte(a.body), &login)
+	if len(login.Skey) < 43 || login.OpenID != openID {
+		t.Fatalf("login answered %s, want an skey for %s", a.body, openID)
+	}
+	return login.Skey
+}
+
 func decodeProxy(t *testing.T, res lambdaResult) httpAnswer {
 	t.Helper()
 	if res.isError {
@@ -506,16 +522,7 @@ func testLambdaFlow(t *testing.T, dir, endpoint string) {
 
 	// login (HTTP API)
 	a := fns["login"].http(t, readEvent(t, "lambda/login-httpapi.json", map[string]string{"CODE": emu.Code(user)}))
-	a.want(t, http.StatusOK, "")
-	var login struct {
-		Skey   string `json:"skey"`
-		OpenID string `json:"openid"`
-	}
-	_ = json.Unmarshal([]byte(a.body), &login)
-	if len(login.Skey) < 43 || login.OpenID != openID {
-		t.Fatalf("login answered %s, want an skey for %s", a.body, openID)
-	}
-	skey := map[string]string{"SKEY": login.Skey}
+	skey := map[string]string{"SKEY": a.loginSkey(t, openID)}
 
 	// validate, through HTTP API and REST API events
 	for _, ev := range []string{"lambda/validate-httpapi.json", "lambda/validate-rest.json"} {
@@ -541,7 +548,7 @@ func testLambdaFlow(t *testing.T, dir, endpoint string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := fns["decrypt"].http(t, readEvent(t, ev, map[string]string{"SKEY": login.Skey, "ENCRYPTED_DATA": enc.EncryptedData, "IV": enc.IV}))
+		a := fns["decrypt"].http(t, readEvent(t, ev, map[string]string{"SKEY": skey["SKEY"], "ENCRYPTED_DATA": enc.EncryptedData, "IV": enc.IV}))
 		a.want(t, http.StatusOK, "")
 		if !strings.Contains(a.body, `"stepInfoList"`) || !strings.Contains(a.body, `"appid":"`+appID+`"`) {
 			t.Errorf("%s: got %s, want the decrypted WeRun data with its watermark", ev, a.body)
@@ -554,7 +561,7 @@ func testLambdaFlow(t *testing.T, dir, endpoint string) {
 			good := map[string][]byte{
 				"login":    readEvent(t, "lambda/login-rest.json", map[string]string{"CODE": emu.Code("bob")}),
 				"validate": readEvent(t, "lambda/validate-httpapi.json", skey),
-				"decrypt":  readEvent(t, "lambda/decrypt-httpapi.json", map[string]string{"SKEY": login.Skey, "ENCRYPTED_DATA": "", "IV": ""}),
+				"decrypt":  readEvent(t, "lambda/decrypt-httpapi.json", map[string]string{"SKEY": skey["SKEY"], "ENCRYPTED_DATA": "", "IV": ""}),
 				"logout":   readEvent(t, "lambda/logout-rest.json", map[string]string{"SKEY": session.NewSkey()}),
 			}[name]
 			want := map[string]int{"login": 200, "validate": 200, "decrypt": 400, "logout": 204}[name]
@@ -783,16 +790,7 @@ func testSCFFlow(t *testing.T, dir, redisURL string) {
 	openID := emu.OpenID(user)
 
 	a := fns["login"].invoke(t, readEvent(t, "scf/login.json", map[string]string{"CODE": emu.Code(user)}))
-	a.want(t, http.StatusOK, "")
-	var login struct {
-		Skey   string `json:"skey"`
-		OpenID string `json:"openid"`
-	}
-	_ = json.Unmarshal([]byte(a.body), &login)
-	if len(login.Skey) < 43 || login.OpenID != openID {
-		t.Fatalf("login answered %s, want an skey for %s", a.body, openID)
-	}
-	skey := map[string]string{"SKEY": login.Skey}
+	skey := map[string]string{"SKEY": a.loginSkey(t, openID)}
 
 	a = fns["validate"].invoke(t, readEvent(t, "scf/validate.json", skey))
 	a.want(t, http.StatusOK, "")
@@ -804,7 +802,7 @@ func testSCFFlow(t *testing.T, dir, redisURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a = fns["decrypt"].invoke(t, readEvent(t, "scf/decrypt.json", map[string]string{"SKEY": login.Skey, "ENCRYPTED_DATA": enc.EncryptedData, "IV": enc.IV}))
+	a = fns["decrypt"].invoke(t, readEvent(t, "scf/decrypt.json", map[string]string{"SKEY": skey["SKEY"], "ENCRYPTED_DATA": enc.EncryptedData, "IV": enc.IV}))
 	a.want(t, http.StatusOK, "")
 	if !strings.Contains(a.body, `"stepInfoList"`) {
 		t.Errorf("decrypt: got %s, want the decrypted WeRun data", a.body)
@@ -815,7 +813,7 @@ func testSCFFlow(t *testing.T, dir, redisURL string) {
 			good := map[string][]byte{
 				"login":    readEvent(t, "scf/login.json", map[string]string{"CODE": emu.Code("bob")}),
 				"validate": readEvent(t, "scf/validate.json", skey),
-				"decrypt":  readEvent(t, "scf/decrypt.json", map[string]string{"SKEY": login.Skey, "ENCRYPTED_DATA": "", "IV": ""}),
+				"decrypt":  readEvent(t, "scf/decrypt.json", map[string]string{"SKEY": skey["SKEY"], "ENCRYPTED_DATA": "", "IV": ""}),
 				"logout":   readEvent(t, "scf/logout.json", map[string]string{"SKEY": session.NewSkey()}),
 			}[name]
 			want := map[string]int{"login": 200, "validate": 200, "decrypt": 400, "logout": 204}[name]
