@@ -88,6 +88,11 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rte, ok := rt.routes[r.URL.Path]
 	switch {
+	case eventError(r.Context()) != nil:
+		// The runtime adapter could not turn its event into a request: the
+		// handler answers it like any other bad request, so the error body,
+		// the log line and panic recovery keep their one owner.
+		writeError(sw, r, eventError(r.Context()))
 	case !ok:
 		writeError(sw, r, apperr.Errorf(apperr.NotFound, "no route %s %s", truncate(r.Method, 16), truncate(r.URL.Path, 64)))
 	case r.Method != rte.method:
@@ -121,6 +126,22 @@ func (rt *router) logRequest(r *http.Request, id, route string, status int, late
 		}
 	}
 	rt.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+type eventErrorKey struct{}
+
+// WithEventError marks a request a runtime adapter built as a stand-in for an
+// event no HTTP request could have produced (no method, a bad path, a body
+// that is not base64). The handler answers it with err, which should be an
+// *apperr.Error (invalid_request), through the same error writer, log line
+// and panic recovery as every other request.
+func WithEventError(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, eventErrorKey{}, err)
+}
+
+func eventError(ctx context.Context) error {
+	err, _ := ctx.Value(eventErrorKey{}).(error)
+	return err
 }
 
 // requestID returns the id the runtime or a proxy gave the request
