@@ -1,7 +1,8 @@
 'use strict'
 
-// A stub wxsession server on node:http implementing the HTTP contract of
-// DESIGN.md section 3 over the WeChat model in fake-wx.js, plus one
+// A stub wxsession server on node:http implementing the HTTP contract (the
+// README's routes, /phonenumber and /logout {"all": true} included) over the
+// WeChat model in fake-wx.js, plus one
 // developer route, ANY /echo, standing for an app's own API behind the skey.
 // Tests bend it with respond(path, fn) and expireAll().
 
@@ -77,8 +78,24 @@ function startStub (opts) {
       handle (ctx) {
         const m = /^Bearer\s+(\S+)$/i.exec(ctx.headers.authorization || '')
         if (!m) return error(401, 'session_required', 'no skey sent')
+        const s = sessions.get(m[1])
+        if (s && ctx.body && ctx.body.all === true) {
+          // Every session of the user: every device.
+          for (const [k, v] of sessions) if (v.openid === s.openid) sessions.delete(k)
+        }
         sessions.delete(m[1])
         return { status: 204 }
+      }
+    },
+    '/phonenumber': {
+      method: 'POST',
+      handle (ctx) {
+        const a = auth(ctx)
+        if (a.err) return a.err
+        if (!ctx.body || typeof ctx.body.code !== 'string' || !ctx.body.code) return error(400, 'invalid_request', 'code is required')
+        const c = wechat.redeemPhoneCode(ctx.body.code)
+        if (!c || c.openid !== a.session.openid) return error(400, 'invalid_phone_code', 'WeChat refused the phone code')
+        return { status: 200, body: { data: { phoneNumber: c.phoneNumber, purePhoneNumber: c.phoneNumber, countryCode: '86', watermark: { appid: 'wxstubappid', timestamp: 1700000000 } } } }
       }
     },
     '/echo': {
@@ -112,7 +129,7 @@ function startStub (opts) {
         text,
         body: null
       }
-      const entry = { method: req.method, path: url.pathname, authorization: req.headers.authorization }
+      const entry = { method: req.method, path: url.pathname, authorization: req.headers.authorization, appid: req.headers['x-wx-appid'] }
       log.push(entry)
       let out
       if (text) {
