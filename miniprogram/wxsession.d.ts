@@ -161,14 +161,17 @@ export interface LogoutOptions {
 }
 
 export interface Client {
-  /** wx.login then POST /login; stores the session. Concurrent calls share one login. */
+  /**
+   * wx.login then POST /login; stores the session. Concurrent calls share one login.
+   * A refused login rejects its callers and is forgotten: the next call runs wx.login again.
+   */
   login(): Promise<LoginResult>
   /** For App.onLaunch: keeps the stored session while wx.checkSession succeeds (asking GET /validate once its known expiry has passed, since sessions slide), logs in otherwise. */
   ensureSession(): Promise<Session>
   /**
    * wx.request with `Authorization: Bearer <skey>`; logs in first when there is no session;
-   * on 401 session_expired/session_required logs in once (shared) and retries once.
-   * Resolves with the body of a 2xx response.
+   * on 401 session_expired/session_required logs in once (shared) and retries once; at most one
+   * login per call. Resolves with the body of a 2xx response (an ArrayBuffer with responseType 'arraybuffer').
    */
   request<T = any>(options: RequestOptions): Promise<T>
   /**
@@ -196,7 +199,10 @@ export interface Client {
   getSession(): Session | null
 }
 
-/** createClient makes a client for one wxsession server. Throws TypeError without a wx API or a baseURL. */
+/**
+ * createClient makes a client for one wxsession server. Throws TypeError without a wx API or a baseURL.
+ * Where wx.getAccountInfoSync exists, every request it sends (login included) carries X-WX-AppID.
+ */
 export function createClient(options: ClientOptions): Client
 
 /** The storage key used when createClient is not given one. */
