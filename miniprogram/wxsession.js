@@ -45,6 +45,9 @@ var EXPIRY_MARGIN_MS = 60 * 1000
  */
 var SESSION_ERRORS = { session_expired: true, session_required: true }
 
+/** The request() options the client does not pass on to wx.request: its own callbacks and header (merged) take their place. */
+var NOT_PASSED_ON = { url: true, header: true, success: true, fail: true, complete: true }
+
 function noop () {}
 
 /**
@@ -67,6 +70,19 @@ function hasOwn (obj, key) {
 }
 
 /**
+ * copyDefined copies src's own properties that are not undefined to dst,
+ * except those named in skip.
+ * @param {Record<string, any>} dst
+ * @param {Record<string, any>} src
+ * @param {Record<string, boolean>} [skip]
+ */
+function copyDefined (dst, src, skip) {
+  for (var k in src) {
+    if (hasOwn(src, k) && src[k] !== undefined && !(skip && skip[k] === true)) dst[k] = src[k]
+  }
+}
+
+/**
  * makeError builds the Error every rejection of this library carries: `code`
  * is the server's error code or one of this library's own (network_error,
  * login_failed, http_error); `status` is the HTTP status when there was a
@@ -83,11 +99,7 @@ function makeError (code, message, extra) {
   var err = /** @type {WxSessionError} */ (new Error(message))
   err.name = 'WxSessionError'
   err.code = code
-  if (extra) {
-    for (var k in extra) {
-      if (hasOwn(extra, k) && extra[k] !== undefined) err[k] = extra[k]
-    }
-  }
+  if (extra) copyDefined(err, extra)
   return err
 }
 
@@ -417,9 +429,7 @@ function createClient (options) {
     return new Promise(function (resolve, reject) {
       /** @type {WechatMiniprogram.RequestOption} */
       var o = { url: opts.url }
-      for (var k in opts) {
-        if (hasOwn(opts, k) && opts[k] !== undefined) o[k] = opts[k]
-      }
+      copyDefined(o, opts)
       if (o.timeout === undefined && timeout) o.timeout = timeout
       o.success = resolve
       o.fail = function (res) { reject(networkError(res)) }
@@ -590,9 +600,7 @@ function createClient (options) {
     function attempt (s) {
       /** @type {WechatMiniprogram.RequestOption} */
       var o = { url: resolveURL(url) }
-      for (var k in opts) {
-        if (hasOwn(opts, k) && k !== 'url' && k !== 'success' && k !== 'fail' && k !== 'complete') o[k] = opts[k]
-      }
+      copyDefined(o, opts, NOT_PASSED_ON)
       /** @type {Record<string, any>} */
       var header = {}
       var hasAppId = false
