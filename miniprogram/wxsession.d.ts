@@ -36,7 +36,7 @@ export interface WxSessionError extends Error {
   message: string
   /** HTTP status; absent when there was no response (network_error, login_failed). */
   status?: number
-  /** The response body as received. */
+  /** The response body: parsed when it is JSON; decoded from UTF-8 when it came as an ArrayBuffer (responseType 'arraybuffer'). */
   data?: unknown
   /** The response headers. */
   header?: Record<string, string>

@@ -345,3 +345,18 @@ test('request: without wx.getAccountInfoSync no X-WX-AppID is sent', async (t) =
   await client.request({ url: '/echo' })
   assert.deepEqual(stub.log.map(e => e.appid), [undefined, undefined])
 })
+
+test('request: responseType arraybuffer: malformed UTF-8 in an error body decodes with U+FFFD, the code still read', async (t) => {
+  const { client, stub } = await setup(t)
+  await client.login()
+  const bytes = Buffer.concat([
+    Buffer.from('{"error":"internal","message":"a'),
+    Buffer.from([0xff, 0xc3, 0x28, 0xe2, 0x82, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80]), // bad lead, bad continuation, truncated, surrogate, then a valid 😀
+    Buffer.from('b"}')
+  ])
+  stub.respond('/echo', () => ({ status: 500, body: bytes, headers: { 'Content-Type': 'application/json' } }))
+  const err = await client.request({ url: '/echo', responseType: 'arraybuffer' }).then(() => null, e => e)
+  assert.equal(err.code, 'internal')
+  assert.equal(err.status, 500)
+  assert.equal(err.message, 'a\ufffd\ufffd(\ufffd\ufffd😀b')
+})

@@ -150,8 +150,9 @@ function startStub (opts) {
       const headers = Object.assign({}, out.headers)
       let payload = ''
       if (out.body !== undefined) {
-        payload = typeof out.body === 'string' ? out.body : JSON.stringify(out.body)
-        if (!headers['Content-Type']) headers['Content-Type'] = typeof out.body === 'string' ? 'text/plain' : 'application/json; charset=utf-8'
+        const raw = typeof out.body === 'string' || Buffer.isBuffer(out.body)
+        payload = raw ? out.body : JSON.stringify(out.body)
+        if (!headers['Content-Type']) headers['Content-Type'] = raw ? 'text/plain' : 'application/json; charset=utf-8'
       }
       res.writeHead(out.status, headers)
       res.end(payload)
@@ -168,7 +169,7 @@ function startStub (opts) {
         sessions,
         /** count returns how many requests reached path. */
         count (path) { return log.filter(e => e.path === path).length },
-        /** respond overrides path: fn(ctx) returns a response, HANG, or nothing for the contract's answer. */
+        /** respond overrides path: fn(ctx) returns a response ({status, body, headers}; a string or Buffer body is sent as it is), HANG, or nothing for the contract's answer. */
         respond (path, fn) { overrides.set(path, fn) },
         /** expireAll makes every session the server holds expired. */
         expireAll () { for (const s of sessions.values()) s.expired = true },
