@@ -155,7 +155,7 @@ func (w *world) replay(t *testing.T, s sample, payload []byte) answer {
 	var err error
 	if s.format == scfAPIGW {
 		ctx = functioncontext.NewContext(ctx, &functioncontext.FunctionContext{RequestID: "scf-invocation"})
-		out, err = scf.NewHandler(h, scf.WithLogger(log)).Invoke(ctx, payload)
+		out, err = scf.NewHandler(h).Invoke(ctx, payload)
 	} else {
 		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "lambda-invocation"})
 		out, err = awslambda.NewHandler(h, awslambda.WithLogger(log)).Invoke(ctx, payload)

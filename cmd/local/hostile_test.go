@@ -662,7 +662,7 @@ func scfEvent(t *testing.T, r hostileRequest) []byte {
 }
 
 func scfEntry(h http.Handler, log *slog.Logger) func(*testing.T, hostileRequest) answer {
-	a := scf.NewHandler(h, scf.WithLogger(log))
+	a := scf.NewHandler(h)
 	return func(t *testing.T, r hostileRequest) answer {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -353,7 +353,7 @@ func (h *hygieneRun) adapters(handler http.Handler, log *slog.Logger) {
 	h.answers = append(h.answers, exchange{what: "lambda authorizer", header: http.Header{}, body: out})
 
 	sctx := functioncontext.NewContext(context.Background(), &functioncontext.FunctionContext{RequestID: "hygiene-scf"})
-	sh := scf.NewHandler(handler, scf.WithLogger(log))
+	sh := scf.NewHandler(handler)
 	scfInvoke := func(what string, isLogin bool, ev map[string]any) map[string]any {
 		payload, _ := json.Marshal(ev)
 		out, err := sh.Invoke(sctx, payload)
