@@ -23,19 +23,16 @@ import (
 	"time"
 )
 
-// DefaultPort is the plain-HTTP port when PORT is unset.
-const DefaultPort = 8080
-
 // shutdownGrace is how long in-flight requests may take to finish after
 // SIGTERM or SIGINT.
 const shutdownGrace = 10 * time.Second
 
 // Serve runs h on the runtime the environment names and returns only when the
-// process should exit. See DESIGN.md section 2:
+// process should exit (see the README's runtime table):
 //   - AWS_LAMBDA_RUNTIME_API set: AWS Lambda;
 //   - else _LAMBDA_SERVER_PORT set: Tencent SCF (Go1 runtime);
-//   - else plain HTTP on $PORT (default 8080), as Tencent Web Functions run it.
-func Serve(h http.Handler) {
+//   - else plain HTTP on port (config's PORT), as Tencent Web Functions run it.
+func Serve(h http.Handler, port int) {
 	switch Detect(os.Getenv) {
 	case RuntimeLambda:
 		startOrExit(startLambda, h, "AWS_LAMBDA_RUNTIME_API", "AWS Lambda", "wxsession_scf")
@@ -43,15 +40,6 @@ func Serve(h http.Handler) {
 	case RuntimeSCF:
 		startOrExit(startSCF, h, "_LAMBDA_SERVER_PORT", "Tencent SCF", "wxsession_lambda")
 		return
-	}
-	port := DefaultPort
-	if s := os.Getenv("PORT"); s != "" {
-		p, err := strconv.Atoi(s)
-		if err != nil || p < 1 || p > 65535 {
-			fmt.Fprintf(os.Stderr, "wxsession: configuration: PORT: %q is not a port number\n", s)
-			os.Exit(2)
-		}
-		port = p
 	}
 	if err := ListenAndServe(context.Background(), net.JoinHostPort("", strconv.Itoa(port)), h); err != nil {
 		slog.Error("serve", "err", err)
