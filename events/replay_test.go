@@ -32,6 +32,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
 	"github.com/wxsession/wxsession/shared/api"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform/awslambda"
@@ -126,13 +127,13 @@ func newWorld(t *testing.T) *world {
 	emu := emulator.New(appID, secret)
 	wx := httptest.NewServer(emu)
 	t.Cleanup(wx.Close)
-	env := map[string]string{"WX_APPID": appID, "WX_SECRET": secret, "WX_API_BASE": wx.URL}
+	env := map[string]string{"WX_APPID": appID, "WX_SECRET": secret, "WX_API_BASE": wx.URL, "SESSION_STORE": "memory"}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := session.NewService(cfg, memory.New(time.Now), wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithLogger(log))
+	svc, err := boot.NewService(cfg, memory.New(time.Now), wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
 	"github.com/wxsession/wxsession/shared/api"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform"
@@ -348,7 +349,7 @@ func productHandler(t *testing.T, log *slog.Logger) (http.Handler, *emulator.Emu
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	cfg := config.Config{AppID: app, Secret: secret, TTL: time.Hour, MaxAge: 2 * time.Hour}
-	svc, err := session.NewService(cfg, memory.New(nil), wechat.NewClient(srv.URL, app, secret, nil))
+	svc, err := boot.NewService(cfg, memory.New(nil), wechat.NewClient(srv.URL, app, secret, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

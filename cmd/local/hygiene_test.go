@@ -189,7 +189,7 @@ func runHygiene(t *testing.T, storeName string, env map[string]string) {
 		proxy = storetest.NewProxy(t, u.Host)
 		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://"+proxy.Addr())
 	}
-	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.LoadLocal(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}

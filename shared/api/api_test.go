@@ -15,9 +15,11 @@ import (
 
 	"github.com/wxsession/wxsession/shared/api"
 	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/faulty"
 	"github.com/wxsession/wxsession/shared/store/memory"
 	"github.com/wxsession/wxsession/shared/wechat"
 	"github.com/wxsession/wxsession/shared/wxcrypto"
@@ -28,26 +30,15 @@ const (
 	secret = "app-secret-for-api-tests"
 )
 
-// downStore fails every call, as an unreachable store does.
-type downStore struct{ session.Store }
-
-var errDown = errors.New("connection refused")
-
-func (downStore) GetSession(context.Context, string) (session.Session, error) {
-	return session.Session{}, errDown
-}
-func (downStore) DeleteSession(context.Context, string) error { return errDown }
-func (downStore) ClaimCode(context.Context, session.CodeClaim) (session.CodeClaim, bool, error) {
-	return session.CodeClaim{}, false, errDown
-}
-
 type env struct {
 	emu  *emulator.Emulator
 	h    http.Handler
 	logs *bytes.Buffer
 }
 
-func newEnv(t *testing.T, st session.Store) *env {
+// newEnv is every route over st (a fresh memory store if nil), talking to
+// an emulator.
+func newEnv(t *testing.T, st session.Store, opts ...session.Option) *env {
 	t.Helper()
 	emu := emulator.New(appID, secret)
 	srv := httptest.NewServer(emu)
@@ -58,7 +49,7 @@ func newEnv(t *testing.T, st session.Store) *env {
 	}
 	wx := wechat.NewClient(srv.URL, appID, secret, nil)
 	wx.AttemptTimeout = 300 * time.Millisecond
-	svc, err := session.NewService(cfg, st, wx)
+	svc, err := boot.NewService(cfg, st, wx, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +215,9 @@ func TestErrorContract(t *testing.T) {
 }
 
 func TestStoreUnavailable(t *testing.T) {
-	e := newEnv(t, downStore{memory.New(nil)})
+	down := faulty.New(memory.New(nil)) // fails every call, as an unreachable store does
+	down.Set(faulty.Fault{Mode: faulty.Fail})
+	e := newEnv(t, down)
 	for _, tt := range []struct{ method, path, body string }{
 		{"GET", "/validate", ""},
 		{"POST", "/logout", ""},
@@ -234,7 +227,7 @@ func TestStoreUnavailable(t *testing.T) {
 		if r.status != 503 || r.body["error"] != "store_unavailable" {
 			t.Fatalf("%s %s: got %d %s, want 503 store_unavailable", tt.method, tt.path, r.status, r.raw)
 		}
-		if strings.Contains(r.raw, errDown.Error()) {
+		if strings.Contains(r.raw, faulty.ErrInjected.Error()) {
 			t.Fatalf("503 body carries the cause: %s", r.raw)
 		}
 	}
@@ -243,13 +236,13 @@ func TestStoreUnavailable(t *testing.T) {
 // panicky is a Service that fails in ways the handlers must contain.
 type panicky struct{ api.Service }
 
-func (panicky) Validate(context.Context, string) (session.Session, error) {
+func (panicky) Validate(context.Context, string) (session.Live, error) {
 	panic("boom: secret detail")
 }
 func (panicky) Logout(context.Context, string) error {
 	return errors.New("unexpected: secret detail")
 }
-func (panicky) Decrypt(context.Context, string, wxcrypto.Input) (json.RawMessage, error) {
+func (panicky) Decrypt(context.Context, string, func() (wxcrypto.Input, error)) (json.RawMessage, error) {
 	return nil, apperr.Wrap(errors.New("secret detail"), apperr.Internal, "secret detail in the message too")
 }
 

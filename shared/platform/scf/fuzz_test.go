@@ -15,22 +15,20 @@ import (
 
 	"github.com/wxsession/wxsession/shared/api"
 	"github.com/wxsession/wxsession/shared/apperr"
-	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/platform/scf"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store/memory"
-	"github.com/wxsession/wxsession/shared/wechat"
 )
 
 // fakeWeChat answers jscode2session without a network: a code starting with
 // "ok-" logs a user in, any other is invalid.
 type fakeWeChat struct{}
 
-func (fakeWeChat) Code2Session(_ context.Context, code string) (wechat.Session, error) {
+func (fakeWeChat) Code2Session(_ context.Context, code string) (session.WeChatSession, error) {
 	if strings.HasPrefix(code, "ok-") {
-		return wechat.Session{OpenID: "o-" + code, SessionKey: "tiihtNczf5v6AKRyjwEUhQ=="}, nil
+		return session.WeChatSession{OpenID: "o-" + code, SessionKey: "tiihtNczf5v6AKRyjwEUhQ=="}, nil
 	}
-	return wechat.Session{}, apperr.Errorf(apperr.InvalidCode, "unknown code")
+	return session.WeChatSession{}, apperr.Errorf(apperr.InvalidCode, "unknown code")
 }
 
 // FuzzSCFEvent feeds arbitrary invocation payloads to the SCF adapter in front
@@ -54,10 +52,7 @@ func FuzzSCFEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		logs := &bytes.Buffer{}
 		log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError}))
-		svc, err := session.NewService(config.Config{AppID: "wxfuzz", TTL: time.Hour, MaxAge: 2 * time.Hour}, memory.New(nil), fakeWeChat{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		svc := session.NewService(session.Settings{AppID: "wxfuzz", TTL: time.Hour, MaxAge: 2 * time.Hour}, memory.New(nil), fakeWeChat{})
 		h := scf.NewHandler(api.All(svc, api.WithLogger(log)))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
