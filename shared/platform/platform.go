@@ -2,10 +2,10 @@
 // started by: AWS Lambda, Tencent SCF, or plain HTTP. The handler is the
 // product; the runtimes only translate envelopes.
 //
-// Both cloud runtimes are built in by default. A release build may link just
-// its cloud's, keeping the other's library out of the binary: -tags
-// wxsession_lambda links AWS Lambda only, -tags wxsession_scf Tencent SCF only
-// (both tags, or neither, link both). Plain HTTP is always there. A binary
+// Both cloud runtimes are built in by default. A release build may leave the
+// other cloud's out, and its library with it: -tags wxsession_nolambda leaves
+// out AWS Lambda, -tags wxsession_noscf Tencent SCF. Plain HTTP is always
+// there. A binary
 // started by a runtime it was built without stops with one clear line.
 package platform
 
@@ -35,10 +35,10 @@ const shutdownGrace = 10 * time.Second
 func Serve(h http.Handler, port int) {
 	switch Detect(os.Getenv) {
 	case RuntimeLambda:
-		startOrExit(startLambda, h, "AWS_LAMBDA_RUNTIME_API", "AWS Lambda", "wxsession_scf")
+		startOrExit(startLambda, h, "AWS_LAMBDA_RUNTIME_API", "AWS Lambda", "wxsession_nolambda")
 		return
 	case RuntimeSCF:
-		startOrExit(startSCF, h, "_LAMBDA_SERVER_PORT", "Tencent SCF", "wxsession_lambda")
+		startOrExit(startSCF, h, "_LAMBDA_SERVER_PORT", "Tencent SCF", "wxsession_noscf")
 		return
 	}
 	if err := ListenAndServe(context.Background(), net.JoinHostPort("", strconv.Itoa(port)), h); err != nil {
