@@ -272,7 +272,7 @@ func TestHostileRequests(t *testing.T) {
 			}
 		})
 	}
-	if errLog.Len() > 0 {
+	if errLog.String() != "" {
 		t.Errorf("error-level log lines (a panic or a 5xx):\n%s", errLog.String())
 	}
 	t.Logf("%d hostile requests × %d runtime entries", len(cases), len(entries))
