@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store/dynamo"
+	"github.com/wxsession/wxsession/shared/store/storetest"
 )
 
 // restAuthorizerAnswer is what the validate binary answered a REST API
@@ -57,7 +58,7 @@ func (a restAuthorizerAnswer) unauthorized(t *testing.T, what string) {
 // and a store outage failing the invocation some other way (API Gateway
 // answers 500), never a Deny or an Unauthorized that would log users out.
 func TestLambdaRESTAuthorizer(t *testing.T) {
-	endpoint := needServer(t, "WXSESSION_DYNAMODB_URL", "DynamoDB Local")
+	endpoint := storetest.ServerURL(t, "WXSESSION_DYNAMODB_URL")
 	table := "wxsession-restauth-" + strings.ToLower(session.NewSkey()[:10])
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -73,8 +74,8 @@ func TestLambdaRESTAuthorizer(t *testing.T) {
 			"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
 		}
 	}
-	login := startLambdaIn(t, lambdaBinDir, "login", env(endpoint))
-	validate := startLambdaIn(t, lambdaBinDir, "validate", env(endpoint))
+	login := startLambdaIn(t, lambdaRelease, "login", env(endpoint))
+	validate := startLambdaIn(t, lambdaRelease, "validate", env(endpoint))
 	openID := emu.OpenID(user)
 	skey := map[string]string{"SKEY": login.http(t, readEvent(t, "lambda/login-rest.json", map[string]string{"CODE": emu.Code(user)})).loginSkey(t, openID)}
 
@@ -92,12 +93,12 @@ func TestLambdaRESTAuthorizer(t *testing.T) {
 		decodeRESTAuthorizer(t, validate.call(t, readEvent(t, ev, map[string]string{"SKEY": ""}))).unauthorized(t, ev+" without an skey")
 	}
 
-	logout := startLambdaIn(t, lambdaBinDir, "logout", env(endpoint))
+	logout := startLambdaIn(t, lambdaRelease, "logout", env(endpoint))
 	logout.http(t, readEvent(t, "lambda/logout-rest.json", skey)).want(t, http.StatusNoContent, "")
 	decodeRESTAuthorizer(t, validate.call(t, readEvent(t, "lambda/authorizer-token.json", skey))).unauthorized(t, "after logout")
 
 	t.Run("store outage", func(t *testing.T) {
-		down := startLambdaIn(t, lambdaBinDir, "validate", env("http://127.0.0.1:"+freePort(t)))
+		down := startLambdaIn(t, lambdaRelease, "validate", env("http://127.0.0.1:"+freePort(t)))
 		for _, ev := range []string{"lambda/authorizer-token.json", "lambda/authorizer-request.json"} {
 			a := decodeRESTAuthorizer(t, down.call(t, readEvent(t, ev, map[string]string{"SKEY": session.NewSkey()})))
 			if a.errorMsg == "" || a.errorMsg == "Unauthorized" {

@@ -2,27 +2,12 @@ package functions_test
 
 import (
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/storetest"
 )
-
-// needServer returns the URL in the environment variable v, skipping the test
-// when it is unset, or failing it when CI is set: CI must run every test.
-func needServer(t *testing.T, v, what string) string {
-	t.Helper()
-	u := os.Getenv(v)
-	switch {
-	case u != "":
-		return u
-	case os.Getenv("CI") != "":
-		t.Fatalf("CI is set but %s is not: %s must run (scripts/test-services.sh starts it)", v, what)
-	}
-	t.Skipf("set %s to run this test against %s (make test starts one: scripts/test-services.sh)", v, what)
-	return ""
-}
 
 // TestSCFFunctionURL sends the function-URL sample events (events/scf/) to the
 // built binaries over SCF's net/rpc protocol, the four functions sharing
@@ -30,17 +15,17 @@ func needServer(t *testing.T, v, what string) string {
 // and store, and as the SCF release build. The older API Gateway events still
 // parse.
 func TestSCFFunctionURL(t *testing.T) {
-	redisURL := needServer(t, "WXSESSION_REDIS_URL", "redis-server")
-	t.Run("every store", func(t *testing.T) { testSCFFunctionURL(t, binDir, redisURL) })
-	t.Run("SCF release build", func(t *testing.T) { testSCFFunctionURL(t, scfBinDir, redisURL) })
+	redisURL := storetest.ServerURL(t, "WXSESSION_REDIS_URL")
+	t.Run("every store", func(t *testing.T) { testSCFFunctionURL(t, everyStore, redisURL) })
+	t.Run("SCF release build", func(t *testing.T) { testSCFFunctionURL(t, scfRelease, redisURL) })
 }
 
-func testSCFFunctionURL(t *testing.T, dir, redisURL string) {
+func testSCFFunctionURL(t *testing.T, b *build, redisURL string) {
 	emu, wxBase := newEmulator(t)
 	env := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "redis", "REDIS_URL": redisURL}
 	fns := map[string]*scfFunction{}
 	for _, name := range functionNames {
-		fns[name] = startSCFIn(t, dir, name, env)
+		fns[name] = startSCFIn(t, b, name, env)
 	}
 	openID := emu.OpenID(user)
 

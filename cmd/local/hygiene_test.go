@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
+	"github.com/wxsession/wxsession/internal/syncbuf"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform/awslambda"
@@ -152,7 +153,7 @@ func TestSecretHygiene(t *testing.T) {
 }
 
 func runHygiene(t *testing.T, storeName string, env map[string]string) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// Whatever logs through the default logger (the store clients, say) is
 	// captured too.

@@ -135,7 +135,7 @@ func TestHappyPath(t *testing.T) {
 	}
 }
 
-// TestErrorContract produces every row of DESIGN.md section 3's error table.
+// TestErrorContract produces every row of the README's error table.
 func TestErrorContract(t *testing.T) {
 	e := newEnv(t, nil)
 	skey, openID := e.login(t, "alice")
@@ -268,27 +268,89 @@ func TestInternalErrorsCarryNoDetail(t *testing.T) {
 	}
 }
 
-func TestSingleFunctionHandlersServeOnlyTheirRoute(t *testing.T) {
+// TestPathForms: a one-route handler (a function's) answers its route at its
+// own path, at "/" and under a prefix, which is what Tencent function URLs
+// behind a custom domain, AWS function URLs and REST API stages may hand it;
+// every other path, and every path but the exact ones on the all-routes
+// handler (the local server's), is 404 not_found. A wrong method proves a
+// path matched without calling the service: 405 with Allow.
+func TestPathForms(t *testing.T) {
 	svc := panicky{}
-	for name, tt := range map[string]struct {
-		h    http.Handler
-		path string
+	handlers := map[string]struct {
+		h      http.Handler
+		route  string
+		method string
 	}{
-		"login":    {api.Login(svc), "/login"},
-		"validate": {api.Validate(svc), "/validate"},
-		"decrypt":  {api.Decrypt(svc), "/decrypt"},
-		"logout":   {api.Logout(svc), "/logout"},
-	} {
-		for _, other := range []string{"/login", "/validate", "/decrypt", "/logout"} {
-			if other == tt.path {
+		"login":    {api.Login(svc), "/login", "POST"},
+		"validate": {api.Validate(svc), "/validate", "GET"},
+		"decrypt":  {api.Decrypt(svc), "/decrypt", "POST"},
+		"logout":   {api.Logout(svc), "/logout", "POST"},
+	}
+	forms := []struct {
+		name  string
+		path  func(route string) string
+		match bool
+	}{
+		{"its route", func(r string) string { return r }, true},
+		{"root", func(string) string { return "/" }, true},
+		{"one prefix segment", func(r string) string { return "/api" + r }, true},
+		{"two prefix segments", func(r string) string { return "/prod/v1" + r }, true},
+		{"trailing slash", func(r string) string { return r + "/" }, false},
+		{"double slash", func(r string) string { return "/" + r }, false},
+		{"empty prefix segment", func(r string) string { return "/api/" + r }, false},
+		{"dot segment", func(r string) string { return "/." + r }, false},
+		{"dot-dot segment", func(r string) string { return "/x/.." + r }, false},
+		{"route inside a segment", func(r string) string { return "/api" + r[1:] }, false},
+		{"route then more", func(r string) string { return r + "/more" }, false},
+		{"upper case", func(r string) string { return strings.ToUpper(r) }, false},
+		{"empty", func(string) string { return "" }, false},
+	}
+	wrongMethod := map[string]string{"POST": "GET", "GET": "POST"}
+	serve := func(h http.Handler, method, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "/", nil)
+		req.URL.Path = path
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for name, fn := range handlers {
+		for _, form := range forms {
+			t.Run(name+"/"+form.name, func(t *testing.T) {
+				path := form.path(fn.route)
+				rec := serve(fn.h, wrongMethod[fn.method], path)
+				want, code := http.StatusNotFound, "not_found"
+				if form.match {
+					want, code = http.StatusMethodNotAllowed, "method_not_allowed"
+				}
+				if rec.Code != want || !strings.Contains(rec.Body.String(), code) {
+					t.Fatalf("%s function, %s %q: got %d %s, want %d %s", name, wrongMethod[fn.method], path, rec.Code, rec.Body, want, code)
+				}
+				if form.match && rec.Header().Get("Allow") != fn.method {
+					t.Fatalf("%s function, %q: Allow %q, want %q", name, path, rec.Header().Get("Allow"), fn.method)
+				}
+			})
+		}
+		// Another function's route, in any form, is not this one's.
+		for other, o := range handlers {
+			if other == name {
 				continue
 			}
-			rec := httptest.NewRecorder()
-			tt.h.ServeHTTP(rec, httptest.NewRequest("POST", other, nil))
-			if rec.Code != 404 {
-				t.Fatalf("%s function answered %s with %d, want 404", name, other, rec.Code)
+			for _, path := range []string{o.route, "/api" + o.route} {
+				if rec := serve(fn.h, "POST", path); rec.Code != http.StatusNotFound {
+					t.Fatalf("%s function answered %s with %d, want 404", name, path, rec.Code)
+				}
 			}
 		}
+	}
+	// The all-routes handler matches exactly.
+	all := api.All(svc)
+	for _, path := range []string{"/", "/api/login", "/prod/validate"} {
+		if rec := serve(all, "PUT", path); rec.Code != http.StatusNotFound {
+			t.Fatalf("the all-routes handler answered PUT %s with %d, want 404", path, rec.Code)
+		}
+	}
+	if rec := serve(all, "PUT", "/login"); rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("the all-routes handler answered PUT /login with %d, want 405", rec.Code)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -93,37 +94,19 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // local server's) matches paths exactly. A function's handler, which serves
 // one route, also answers it at "/" and under a prefix ("/api/login"): what a
 // function receives depends on how the cloud maps a custom domain or a stage
-// onto it. A prefix is whole segments, none empty, "." or "..", so "//login"
-// and "/x/../login" stay 404 there as everywhere.
-func (rt *router) match(path string) (route, bool) {
-	if r, ok := rt.routes[path]; ok || len(rt.routes) != 1 {
+// onto it. A prefix is clean whole segments, so "//login" and "/x/../login"
+// stay 404 there as everywhere.
+func (rt *router) match(p string) (route, bool) {
+	if r, ok := rt.routes[p]; ok || len(rt.routes) != 1 {
 		return r, ok
 	}
 	for _, r := range rt.routes {
-		prefix, ok := strings.CutSuffix(path, r.path)
-		if path == "/" || ok && cleanPrefix(prefix) {
+		prefix, ok := strings.CutSuffix(p, r.path)
+		if p == "/" || ok && prefix != "/" && strings.HasPrefix(prefix, "/") && path.Clean(prefix) == prefix {
 			return r, true
 		}
 	}
 	return route{}, false
-}
-
-// cleanPrefix reports whether p is "" or whole path segments, each "/"
-// followed by something other than "", "." or "..".
-func cleanPrefix(p string) bool {
-	if p == "" {
-		return true
-	}
-	rest, ok := strings.CutPrefix(p, "/")
-	if !ok {
-		return false
-	}
-	for _, seg := range strings.Split(rest, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return false
-		}
-	}
-	return true
 }
 
 func (rt *router) logRequest(r *http.Request, id, route string, status int, latency time.Duration, err error, extra []slog.Attr) {

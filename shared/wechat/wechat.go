@@ -56,11 +56,6 @@ type Session struct {
 	SessionKey string // base64, as WeChat sends it; a secret
 }
 
-// LogValue keeps the session_key out of logs.
-func (s Session) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("openid", s.OpenID), slog.Bool("unionid", s.UnionID != ""))
-}
-
 // Client calls jscode2session. It is safe for concurrent use and meant to be
 // built once per process, so connections are reused across invocations.
 type Client struct {
