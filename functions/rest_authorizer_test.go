@@ -1,18 +1,13 @@
 package functions_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/wxsession/wxsession/shared/session"
-	"github.com/wxsession/wxsession/shared/store/dynamo"
 	"github.com/wxsession/wxsession/shared/store/storetest"
 )
 
@@ -52,30 +47,19 @@ func (a restAuthorizerAnswer) unauthorized(t *testing.T, what string) {
 }
 
 // TestLambdaRESTAuthorizer runs the built login and validate binaries under
-// the Runtime API, sharing DynamoDB Local, and sends validate the REST API
+// the Runtime API, sharing redis-server, and sends validate the REST API
 // authorizer sample events (TOKEN and REQUEST): an IAM policy allowing the
 // methodArn for a live session, "Unauthorized" for an unknown or ended one,
 // and a store outage failing the invocation some other way (API Gateway
 // answers 500), never a Deny or an Unauthorized that would log users out.
 func TestLambdaRESTAuthorizer(t *testing.T) {
-	endpoint := storetest.ServerURL(t, "WXSESSION_DYNAMODB_URL")
-	table := "wxsession-restauth-" + strings.ToLower(session.NewSkey()[:10])
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	client := dynamo.NewClient(dynamo.ClientOptions{Region: "us-east-1", Endpoint: endpoint, Credentials: aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}})
-	if err := dynamo.EnsureTable(ctx, client, table); err != nil {
-		t.Fatalf("create table %s: %v", table, err)
-	}
+	redisURL := storetest.ServerURL(t, "WXSESSION_REDIS_URL")
 	emu, wxBase := newEmulator(t)
-	env := func(endpoint string) map[string]string {
-		return map[string]string{
-			"WX_API_BASE": wxBase, "SESSION_STORE": "dynamodb", "SESSION_TABLE": table,
-			"AWS_ENDPOINT_URL_DYNAMODB": endpoint, "AWS_REGION": "us-east-1",
-			"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-		}
+	env := func(redisURL string) map[string]string {
+		return map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "redis", "REDIS_URL": redisURL}
 	}
-	login := startLambdaIn(t, lambdaRelease, "login", env(endpoint))
-	validate := startLambdaIn(t, lambdaRelease, "validate", env(endpoint))
+	login := startLambda(t, "login", env(redisURL))
+	validate := startLambda(t, "validate", env(redisURL))
 	openID := emu.OpenID(user)
 	skey := map[string]string{"SKEY": login.http(t, readEvent(t, "lambda/login-rest.json", map[string]string{"CODE": emu.Code(user)})).loginSkey(t, openID)}
 
@@ -93,12 +77,12 @@ func TestLambdaRESTAuthorizer(t *testing.T) {
 		decodeRESTAuthorizer(t, validate.call(t, readEvent(t, ev, map[string]string{"SKEY": ""}))).unauthorized(t, ev+" without an skey")
 	}
 
-	logout := startLambdaIn(t, lambdaRelease, "logout", env(endpoint))
+	logout := startLambda(t, "logout", env(redisURL))
 	logout.http(t, readEvent(t, "lambda/logout-rest.json", skey)).want(t, http.StatusNoContent, "")
 	decodeRESTAuthorizer(t, validate.call(t, readEvent(t, "lambda/authorizer-token.json", skey))).unauthorized(t, "after logout")
 
 	t.Run("store outage", func(t *testing.T) {
-		down := startLambdaIn(t, lambdaRelease, "validate", env("http://127.0.0.1:"+freePort(t)))
+		down := startLambda(t, "validate", env("redis://127.0.0.1:"+freePort(t)+"/0"))
 		for _, ev := range []string{"lambda/authorizer-token.json", "lambda/authorizer-request.json"} {
 			a := decodeRESTAuthorizer(t, down.call(t, readEvent(t, ev, map[string]string{"SKEY": session.NewSkey()})))
 			if a.errorMsg == "" || a.errorMsg == "Unauthorized" {

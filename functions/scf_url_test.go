@@ -9,56 +9,30 @@ import (
 	"github.com/wxsession/wxsession/shared/store/storetest"
 )
 
-// TestSCFFunctionURL sends the function-URL sample events (events/scf/) to the
-// built binaries over SCF's net/rpc protocol, the four functions sharing
-// redis-server as they share TencentDB for Redis: built with every runtime
-// and store, and as the SCF release build. The older API Gateway events still
-// parse.
-func TestSCFFunctionURL(t *testing.T) {
+// TestSCFEventShapes sends the sample events testSCFFlow does not (a
+// function-URL query, and the older API Gateway events, one with a base64
+// body) to the built login and validate binaries over SCF's net/rpc protocol,
+// sharing redis-server: built with every runtime and store, and as the SCF
+// release build.
+func TestSCFEventShapes(t *testing.T) {
 	redisURL := storetest.ServerURL(t, "WXSESSION_REDIS_URL")
-	t.Run("every store", func(t *testing.T) { testSCFFunctionURL(t, everyStore, redisURL) })
-	t.Run("SCF release build", func(t *testing.T) { testSCFFunctionURL(t, scfRelease, redisURL) })
-}
-
-func testSCFFunctionURL(t *testing.T, b *build, redisURL string) {
-	emu, wxBase := newEmulator(t)
-	env := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "redis", "REDIS_URL": redisURL}
-	fns := map[string]*scfFunction{}
-	for _, name := range functionNames {
-		fns[name] = startSCFIn(t, b, name, env)
-	}
-	openID := emu.OpenID(user)
-
-	skey := map[string]string{"SKEY": fns["login"].invoke(t, readEvent(t, "scf/login.json", map[string]string{"CODE": emu.Code(user)})).loginSkey(t, openID)}
-	for _, ev := range []string{"scf/validate.json", "scf/validate-query.json", "scf/apigw-validate.json"} {
-		a := fns["validate"].invoke(t, readEvent(t, ev, skey))
-		a.want(t, http.StatusOK, "")
-		if !strings.Contains(a.body, `"openid":"`+openID+`"`) {
-			t.Errorf("%s: got %s, want openid %s", ev, a.body, openID)
-		}
-		if a.header["X-Request-Id"] == "" {
-			t.Errorf("%s: the answer carries no X-Request-Id", ev)
-		}
-	}
-
-	enc, err := emu.Encrypt(openID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := fns["decrypt"].invoke(t, readEvent(t, "scf/decrypt.json", map[string]string{"SKEY": skey["SKEY"], "ENCRYPTED_DATA": enc.EncryptedData, "IV": enc.IV}))
-	a.want(t, http.StatusOK, "")
-	if !strings.Contains(a.body, `"stepInfoList"`) {
-		t.Errorf("decrypt: got %s, want the decrypted WeRun data", a.body)
-	}
-
-	// An older API Gateway login, its body base64-encoded.
-	other := fns["login"].invoke(t, readEvent(t, "scf/apigw-login-base64.json", map[string]string{"CODE": emu.Code("bob")})).loginSkey(t, emu.OpenID("bob"))
-
-	fns["logout"].invoke(t, readEvent(t, "scf/logout.json", skey)).want(t, http.StatusNoContent, "")
-	fns["validate"].invoke(t, readEvent(t, "scf/validate.json", skey)).want(t, http.StatusUnauthorized, "session_expired")
-	fns["validate"].invoke(t, readEvent(t, "scf/validate.json", map[string]string{"SKEY": other})).want(t, http.StatusOK, "")
-	for _, f := range fns {
-		f.proc.alive(t)
+	for name, b := range map[string]*build{"every store": everyStore, "SCF release build": scfRelease} {
+		t.Run(name, func(t *testing.T) {
+			emu, wxBase := newEmulator(t)
+			env := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "redis", "REDIS_URL": redisURL}
+			login, validate := startSCFIn(t, b, "login", env), startSCFIn(t, b, "validate", env)
+			openID := emu.OpenID(user)
+			skey := map[string]string{"SKEY": login.invoke(t, readEvent(t, "scf/apigw-login-base64.json", map[string]string{"CODE": emu.Code(user)})).loginSkey(t, openID)}
+			for _, ev := range []string{"scf/validate-query.json", "scf/apigw-validate.json"} {
+				a := validate.invoke(t, readEvent(t, ev, skey))
+				a.want(t, http.StatusOK, "")
+				if !strings.Contains(a.body, `"openid":"`+openID+`"`) || a.header["X-Request-Id"] == "" {
+					t.Errorf("%s: got %s %v, want openid %s and an X-Request-Id", ev, a.body, a.header, openID)
+				}
+			}
+			login.proc.alive(t)
+			validate.proc.alive(t)
+		})
 	}
 }
 

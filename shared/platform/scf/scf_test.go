@@ -84,15 +84,14 @@ func invoke(t *testing.T, h *scf.Handler, payload string) scf.Response {
 // requestContext, headerParameters, pathParameters, queryStringParameters and
 // isBase64Encoded, the client's address in x-scf-remote-addr.
 func urlEvent(method, path string, extra map[string]any) string {
-	ev := map[string]any{
-		"httpMethod": method,
-		"path":       path,
-		"headers": map[string]any{
-			"host": "1250000000-abcd1234.ap-guangzhou.tencentscf.com", "content-type": "application/json",
-			"user-agent": "Mozilla/5.0 MicroMessenger", "x-scf-remote-addr": "203.0.113.30",
-		},
-		"queryString": map[string]any{},
-		"body":        "",
+	var ev map[string]any
+	_ = json.Unmarshal([]byte(event(method, path, nil)), &ev)
+	for _, k := range []string{"requestContext", "headerParameters", "pathParameters", "queryStringParameters", "isBase64Encoded"} {
+		delete(ev, k)
+	}
+	ev["headers"] = map[string]any{
+		"host": "1250000000-abcd1234.ap-guangzhou.tencentscf.com", "content-type": "application/json",
+		"user-agent": "Mozilla/5.0 MicroMessenger", "x-scf-remote-addr": "203.0.113.30",
 	}
 	for k, v := range extra {
 		ev[k] = v
