@@ -222,17 +222,21 @@ func TestRequest(t *testing.T) {
 
 func TestResponse(t *testing.T) {
 	h := scf.NewHandler(testHandler())
-	r := invoke(t, h, event("GET", "/limited", nil))
-	if r.StatusCode != 429 || r.Headers["Retry-After"] != "7" || r.IsBase64Encoded {
-		t.Errorf("got %d %v base64=%v, want 429 with Retry-After 7", r.StatusCode, r.Headers, r.IsBase64Encoded)
-	}
-	r = invoke(t, h, event("GET", "/binary", nil))
-	if !r.IsBase64Encoded || r.Body != base64.StdEncoding.EncodeToString([]byte{0x89, 'P', 'N', 'G', 0xff}) {
-		t.Errorf("got %q base64=%v, want the PNG bytes base64-encoded", r.Body, r.IsBase64Encoded)
-	}
-	r = invoke(t, h, event("DELETE", "/nowhere", nil))
-	if r.StatusCode != 404 {
-		t.Errorf("got %d, want the handler's 404", r.StatusCode)
+	for name, ev := range map[string]func(method, path string, extra map[string]any) string{"API Gateway": event, "function URL": urlEvent} {
+		t.Run(name, func(t *testing.T) {
+			r := invoke(t, h, ev("GET", "/limited", nil))
+			if r.StatusCode != 429 || r.Headers["Retry-After"] != "7" || r.IsBase64Encoded {
+				t.Errorf("got %d %v base64=%v, want 429 with Retry-After 7", r.StatusCode, r.Headers, r.IsBase64Encoded)
+			}
+			r = invoke(t, h, ev("GET", "/binary", nil))
+			if !r.IsBase64Encoded || r.Body != base64.StdEncoding.EncodeToString([]byte{0x89, 'P', 'N', 'G', 0xff}) {
+				t.Errorf("got %q base64=%v, want the PNG bytes base64-encoded", r.Body, r.IsBase64Encoded)
+			}
+			r = invoke(t, h, ev("DELETE", "/nowhere", nil))
+			if r.StatusCode != 404 {
+				t.Errorf("got %d, want the handler's 404", r.StatusCode)
+			}
+		})
 	}
 }
 
@@ -317,16 +321,6 @@ func TestFunctionURL(t *testing.T) {
 		e := echo(t, invoke(t, h, event("GET", "/echo", map[string]any{"headers": map[string]any{"x-scf-remote-addr": "192.0.2.66"}})))
 		if e.RemoteAddr != "203.0.113.20:0" {
 			t.Errorf("got RemoteAddr %q, want requestContext.sourceIp's 203.0.113.20:0", e.RemoteAddr)
-		}
-	})
-	t.Run("answers", func(t *testing.T) {
-		r := invoke(t, h, urlEvent("GET", "/limited", nil))
-		if r.StatusCode != 429 || r.Headers["Retry-After"] != "7" || r.IsBase64Encoded {
-			t.Errorf("got %d %v base64=%v, want 429 with Retry-After 7", r.StatusCode, r.Headers, r.IsBase64Encoded)
-		}
-		r = invoke(t, h, urlEvent("GET", "/binary", nil))
-		if !r.IsBase64Encoded || r.Body != base64.StdEncoding.EncodeToString([]byte{0x89, 'P', 'N', 'G', 0xff}) {
-			t.Errorf("got %q base64=%v, want the PNG bytes base64-encoded", r.Body, r.IsBase64Encoded)
 		}
 	})
 	// A custom domain maps a path to a function as /login, / or
