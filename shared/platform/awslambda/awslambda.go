@@ -42,7 +42,7 @@ const AuthorizerPath = "/validate"
 // ErrUnauthorized is what a REST API authorizer returns for a request without
 // a live session: API Gateway answers the client 401 Unauthorized when the
 // function fails with exactly this message (a Deny policy would be a 403).
-var ErrUnauthorized = errors.New("Unauthorized") //nolint:staticcheck // API Gateway matches this exact text
+var ErrUnauthorized = errors.New("Unauthorized")
 
 // Start serves h on the Lambda Runtime API named by AWS_LAMBDA_RUNTIME_API and
 // never returns. On SIGTERM (Lambda sends it before shutting an idle
