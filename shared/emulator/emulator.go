@@ -64,10 +64,9 @@ type Fault struct {
 
 // Emulator is an in-memory WeChat. It is safe for concurrent use.
 type Emulator struct {
-	appID   string
-	secret  string
-	unionID bool
-	now     func() time.Time
+	appID  string
+	secret string
+	now    func() time.Time
 
 	mu    sync.Mutex
 	users map[string]*user // by openid
@@ -94,19 +93,14 @@ type Option func(*Emulator)
 // WithClock makes the emulator read the time from now.
 func WithClock(now func() time.Time) Option { return func(e *Emulator) { e.now = now } }
 
-// WithoutUnionID makes the emulator answer as for an app not bound to an Open
-// Platform account: no unionid.
-func WithoutUnionID() Option { return func(e *Emulator) { e.unionID = false } }
-
 // New returns an emulator for one app.
 func New(appID, secret string, opts ...Option) *Emulator {
 	e := &Emulator{
-		appID:   appID,
-		secret:  secret,
-		unionID: true,
-		now:     time.Now,
-		users:   make(map[string]*user),
-		codes:   make(map[string]*code),
+		appID:  appID,
+		secret: secret,
+		now:    time.Now,
+		users:  make(map[string]*user),
+		codes:  make(map[string]*code),
 	}
 	for _, o := range opts {
 		o(e)
@@ -139,11 +133,7 @@ func (e *Emulator) Code(name string) string {
 	defer e.mu.Unlock()
 	openID := e.OpenID(name)
 	if _, ok := e.users[openID]; !ok {
-		u := &user{openID: openID}
-		if e.unionID {
-			u.unionID = e.unionIDOf(name)
-		}
-		e.users[openID] = u
+		e.users[openID] = &user{openID: openID, unionID: e.unionIDOf(name)}
 	}
 	e.codes[c] = &code{openID: openID, expiresAt: e.now().Add(CodeLifetime)}
 	return c
