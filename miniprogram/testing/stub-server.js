@@ -1,7 +1,7 @@
 'use strict'
 
-// A stub wxsession server on node:http implementing the HTTP contract (the
-// README's API reference) over the WeChat model in fake-wx.js, plus one
+// A stub wxsession server on node:http implementing the HTTP contract of
+// DESIGN.md section 3 over the WeChat model in fake-wx.js, plus one
 // developer route, ANY /echo, standing for an app's own API behind the skey.
 // Tests bend it with respond(path, fn) and expireAll().
 
