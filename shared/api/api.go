@@ -27,6 +27,8 @@ type Service interface {
 	Logout(ctx context.Context, skey string) error
 }
 
+var _ Service = (*session.Service)(nil)
+
 // Option adjusts a handler.
 type Option func(*router)
 

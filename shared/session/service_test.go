@@ -104,13 +104,13 @@ func TestLoginIssuesAnOpaqueSkey(t *testing.T) {
 	if err != nil || len(raw) < 32 {
 		t.Fatalf("skey %q is not >= 256 bits of unpadded base64url", l.Skey)
 	}
-	key, _ := f.emu.SessionKey(l.Session.OpenID)
-	for _, secretish := range []string{key, l.Session.OpenID, code} {
+	key, _ := f.emu.SessionKey(l.OpenID)
+	for _, secretish := range []string{key, l.OpenID, code} {
 		if strings.Contains(l.Skey, secretish) {
 			t.Fatalf("skey contains %q", secretish)
 		}
 	}
-	if l.Session.OpenID != f.emu.OpenID("alice") || l.Session.UnionID == "" {
+	if l.OpenID != f.emu.OpenID("alice") || l.UnionID == "" {
 		t.Fatalf("got session %+v, want alice's openid and unionid", l.Session)
 	}
 	if got := l.ExpiresIn; got != int64(24*time.Hour/time.Second) {
@@ -401,7 +401,7 @@ func TestDecryptUsesTheNewestSessionKey(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	first := f.login(t, "alice")
-	oldData, err := f.emu.Encrypt(first.Session.OpenID, nil)
+	oldData, err := f.emu.Encrypt(first.OpenID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +409,7 @@ func TestDecryptUsesTheNewestSessionKey(t *testing.T) {
 		t.Fatalf("decrypt under the current key: %v", err)
 	}
 	second := f.login(t, "alice") // WeChat issues a new session_key
-	newData, _ := f.emu.Encrypt(second.Session.OpenID, nil)
+	newData, _ := f.emu.Encrypt(second.OpenID, nil)
 
 	tests := []struct {
 		name string
@@ -433,8 +433,8 @@ func TestDecryptChecks(t *testing.T) {
 	f := newFixture(t, func(c *config.Config) { c.WatermarkMaxAge = time.Minute })
 	ctx := context.Background()
 	l := f.login(t, "alice")
-	good, _ := f.emu.Encrypt(l.Session.OpenID, nil)
-	key, _ := f.emu.SessionKey(l.Session.OpenID)
+	good, _ := f.emu.Encrypt(l.OpenID, nil)
+	key, _ := f.emu.SessionKey(l.OpenID)
 	otherApp, _ := emulator.EncryptWith(key, map[string]any{"watermark": map[string]any{"appid": "wxother", "timestamp": f.clock.Now().Unix()}}, "{}")
 	badSig := good
 	badSig.Signature = wxcrypto.Sign(good.RawData+"x", key)
@@ -473,22 +473,22 @@ func TestSealedSessionKeys(t *testing.T) {
 	}
 	f := newFixture(t, func(c *config.Config) { c.SealKey = sealKey })
 	l := f.login(t, "alice")
-	u, err := f.mem.GetUser(context.Background(), appID, l.Session.OpenID)
+	u, err := f.mem.GetUser(context.Background(), appID, l.OpenID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, _ := f.emu.SessionKey(l.Session.OpenID)
+	plain, _ := f.emu.SessionKey(l.OpenID)
 	if strings.Contains(u.SessionKey, plain) || !strings.HasPrefix(u.SessionKey, "sealed:") {
 		t.Fatalf("stored session_key %q is not sealed", u.SessionKey)
 	}
-	data, _ := f.emu.Encrypt(l.Session.OpenID, nil)
+	data, _ := f.emu.Encrypt(l.OpenID, nil)
 	if _, err := f.svc.Decrypt(context.Background(), l.Skey, input(wxcrypto.Input(data))); err != nil {
 		t.Fatalf("decrypt with a sealed key: %v", err)
 	}
 	// A sealed key copied into another user's row does not open; the client
 	// is told to log in again, which writes a fresh row.
 	m := f.login(t, "mallory")
-	if err := f.mem.PutUser(context.Background(), session.User{AppID: appID, OpenID: m.Session.OpenID, SessionKey: u.SessionKey, ExpiresAt: u.ExpiresAt}); err != nil {
+	if err := f.mem.PutUser(context.Background(), session.User{AppID: appID, OpenID: m.OpenID, SessionKey: u.SessionKey, ExpiresAt: u.ExpiresAt}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.Decrypt(context.Background(), m.Skey, input(wxcrypto.Input(data)))
