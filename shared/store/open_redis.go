@@ -14,7 +14,11 @@ func openRedis(cfg config.Config, now func() time.Time) (session.Store, error) {
 	if cfg.RedisURL == "" {
 		return nil, &config.Error{Var: "REDIS_URL", Reason: "required when SESSION_STORE=redis"}
 	}
-	client, err := redis.NewClient(cfg.RedisURL)
+	var opts []redis.ClientOption
+	if cfg.RedisCAFile != "" {
+		opts = append(opts, redis.WithCAFile(cfg.RedisCAFile))
+	}
+	client, err := redis.NewClient(cfg.RedisURL, opts...)
 	if err != nil {
 		return nil, &config.Error{Var: "REDIS_URL", Reason: err.Error()}
 	}
