@@ -14,6 +14,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/rpc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 	"gopkg.in/yaml.v3"
 
 	"github.com/wxsession/wxsession/shared/platform/lambdatest"
@@ -487,7 +489,7 @@ func unzipTo(t *testing.T, zipPath, dir string) {
 // it as a Web function does (scf_bootstrap, which serves on 9000, here on a
 // free port so tests can run side by side), with exactly the environment
 // serverless.yml gives that function: every function must start and answer
-// its route.
+// its route. It starts the same zip as an event function too.
 func TestServerlessFunctionsStart(t *testing.T) {
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skipf("the SCF packages are linux/amd64; this machine is %s/%s", runtime.GOOS, runtime.GOARCH)
@@ -503,10 +505,47 @@ func TestServerlessFunctionsStart(t *testing.T) {
 			unzipTo(t, filepath.Join(packageDir, "wxsession-"+r.function+"-scf.zip"), dir)
 			env := resolveSLS(t, d.env)
 			port := freePort(t)
-			env["WXSESSION_WEB_PORT"] = port
-			p := startProcess(t, r.function, filepath.Join(dir, d.handler), env)
+			web := maps.Clone(env)
+			web["WXSESSION_WEB_PORT"] = port
+			p := startProcess(t, r.function, filepath.Join(dir, d.handler), web)
 			waitHTTP(t, p, port, probeOf(r.function))
+
+			// The same zip as an event function (handler main, the console's
+			// alternative): SCF starts main with _LAMBDA_SERVER_PORT and
+			// pings it over net/rpc before the first event.
+			event := maps.Clone(env)
+			event["_LAMBDA_SERVER_PORT"] = freePort(t)
+			event["SCF_FUNCTIONNAME"] = "wxsession-" + r.function
+			ep := startProcess(t, r.function+" (event)", filepath.Join(dir, "main"), event)
+			waitPing(t, ep, event["_LAMBDA_SERVER_PORT"])
 		})
+	}
+}
+
+// waitPing dials the event function's net/rpc port and calls Function.Ping,
+// as the SCF Go1 runtime does before the first invocation.
+func waitPing(t *testing.T, p *process, port string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := rpc.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			defer func() { _ = c.Close() }()
+			var pong messages.PingResponse
+			if err := c.Call("Function.Ping", &messages.PingRequest{}, &pong); err != nil {
+				t.Fatalf("%s: Function.Ping: %v", p.name, err)
+			}
+			return
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("%s exited (%v) before listening on _LAMBDA_SERVER_PORT; output:\n%s", p.name, err, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never listened on _LAMBDA_SERVER_PORT=%s; output:\n%s", p.name, port, p.out.String())
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 }
 
