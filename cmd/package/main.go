@@ -13,6 +13,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -52,14 +53,14 @@ type target struct {
 }
 
 func run(out, lambdaTags, scfTags, bootstrapPath string) error {
-	script, err := os.ReadFile(bootstrapPath)
+	script, err := os.ReadFile(bootstrapPath) //nolint:gosec // the script the developer names
 	if err != nil {
 		return err
 	}
 	if bytes.Contains(script, []byte("\r")) || !bytes.HasPrefix(script, []byte("#!")) {
 		return fmt.Errorf("%s must start with #! and use LF line ends", bootstrapPath)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := os.MkdirAll(out, 0o755); err != nil { //nolint:gosec // build output, world-readable on purpose
 		return err
 	}
 	build, err := os.MkdirTemp("", "wxsession-package-")
@@ -103,7 +104,7 @@ func goBuild(dst string, tg target, fn string) error {
 		args = append(args, "-tags", tg.tags)
 	}
 	args = append(args, "-o", dst, "./functions/"+fn)
-	cmd := exec.Command(goTool(), args...)
+	cmd := exec.CommandContext(context.Background(), goTool(), args...) //nolint:gosec // the go tool, on this repository's packages
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+tg.goarch)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -124,7 +125,7 @@ func goTool() string {
 }
 
 func fileExists(p string) bool {
-	_, err := os.Stat(p)
+	_, err := os.Stat(p) //nolint:gosec // GOROOT's go binary
 	return err == nil
 }
 
@@ -161,7 +162,7 @@ func writeZip(dst string, files []zipFile) (sum string, err error) {
 	if err := zw.Close(); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil { //nolint:gosec // a package to upload, world-readable on purpose
 		return "", err
 	}
 	h := sha256.Sum256(buf.Bytes())
@@ -182,7 +183,7 @@ func writeSums(dst string, sums map[string]string) error {
 	for _, n := range names {
 		b.WriteString(sums[n] + "  " + n + "\n")
 	}
-	f, err := os.Create(dst)
+	f, err := os.Create(dst) //nolint:gosec // the output directory the developer names
 	if err != nil {
 		return err
 	}
