@@ -169,21 +169,38 @@ func (m *Manager) Refused(ctx context.Context, appID, refused string) (Token, er
 // refused the token (it has a TokenRefused() bool method answering true, as
 // wechat.TokenRefusedError does), the token is replaced as Refused does and
 // fn is called once more with the new one; fn's last error is returned.
+//
+// The replacement may be one another instance stored a moment ago, which a
+// revocation of every token (the current one and the one before it, still in
+// its last minutes) hit too; refused in turn, it is replaced once more, so a
+// caller never fails on a token the store still held.
 func (m *Manager) Do(ctx context.Context, appID string, fn func(token string) error) error {
 	tok, err := m.Token(ctx, appID)
 	if err != nil {
 		return err
 	}
 	err = fn(tok.Value)
-	if !isRefusal(err) {
-		return err
+	for range maxReplacements {
+		if !isRefusal(err) {
+			return err
+		}
+		reqlog.Add(ctx, slog.Bool("token_refused", true))
+		next, rerr := m.Refused(ctx, appID, tok.Value)
+		if rerr != nil {
+			return rerr
+		}
+		if next.Value == tok.Value {
+			return err // WeChat handed out the refused token again
+		}
+		tok = next
+		err = fn(tok.Value)
 	}
-	reqlog.Add(ctx, slog.Bool("token_refused", true))
-	if tok, err = m.Refused(ctx, appID, tok.Value); err != nil {
-		return err
-	}
-	return fn(tok.Value)
+	return err
 }
+
+// maxReplacements bounds how many refused tokens one Do replaces: the one it
+// used, and a replacement that was refused too (see Do).
+const maxReplacements = 2
 
 func isRefusal(err error) bool {
 	var r interface{ TokenRefused() bool }
