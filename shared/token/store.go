@@ -43,8 +43,8 @@ type Store interface {
 	// across processes, at most one wins. It creates the row when there is
 	// none and leaves the token be.
 	LeaseToken(ctx context.Context, appID, holder, ifToken string, until time.Time) (bool, error)
-	// PutToken stores a token and ends the lease, if holder holds the lease;
-	// otherwise it writes nothing and returns ErrLeaseLost.
+	// PutToken stores a token and ends the lease, if holder holds a live
+	// lease; otherwise it writes nothing and returns ErrLeaseLost.
 	PutToken(ctx context.Context, appID, holder string, row Row) error
 	// ReleaseToken ends holder's lease, if holder holds it, and leaves the
 	// token be (a renewal that failed stores nothing).

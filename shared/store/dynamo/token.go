@@ -118,7 +118,9 @@ func (s *Store) PutToken(ctx context.Context, appID, holder string, row token.Ro
 		Set(expression.Name(attrExpiresAt), expression.Value(e.ExpiresAt)).
 		Remove(expression.Name(attrLeaseOwner)).
 		Remove(expression.Name(attrLeaseUntil))
-	err := s.updateToken(ctx, appID, update, expression.Name(attrLeaseOwner).Equal(expression.Value(holder)))
+	held := expression.Name(attrLeaseOwner).Equal(expression.Value(holder)).
+		And(expression.Name(attrLeaseUntil).GreaterThan(expression.Value(s.nowMS())))
+	err := s.updateToken(ctx, appID, update, held)
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &failed):

@@ -67,7 +67,7 @@ func (s *Store) LeaseToken(_ context.Context, appID, holder, ifToken string, unt
 func (s *Store) PutToken(_ context.Context, appID, holder string, row token.Row) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tokenRowLocked(appID).holder != holder {
+	if r := s.tokenRowLocked(appID); r.holder != holder || !s.live(r.leaseUntil) {
 		return token.ErrLeaseLost
 	}
 	s.tokens[appID] = tokenRow{token: row.Token, expiresAt: row.ExpiresAt}

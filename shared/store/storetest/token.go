@@ -211,6 +211,12 @@ func testTokenPutNeedsLease(t *testing.T, a, _ token.Store, clock *Clock) {
 	if row := mustGetToken(t, a, tokenApp); row.Token != "" {
 		t.Fatalf("a put without the lease was written: %+v", row)
 	}
+	// A lease that ran out is not held, even if nobody took it since.
+	clock.Advance(10 * time.Second)
+	if err := a.PutToken(ctx, tokenApp, "h1", token.Row{Token: "T1", ExpiresAt: clock.Now().Add(time.Hour)}); !errors.Is(err, token.ErrLeaseLost) {
+		t.Fatalf("PutToken after the lease ran out: got %v, want token.ErrLeaseLost", err)
+	}
+	wantNoToken(t, a, tokenApp)
 }
 
 func testTokenRelease(t *testing.T, a, b token.Store, clock *Clock) {
