@@ -89,23 +89,23 @@ func mustGetToken(t *testing.T, s token.Store, appID string) token.Row {
 	return row
 }
 
-func wantNoToken(t *testing.T, s token.Store, appID string) {
+func wantNoToken(t *testing.T, s token.Store) {
 	t.Helper()
-	row, err := s.GetToken(context.Background(), appID)
+	row, err := s.GetToken(context.Background(), tokenApp)
 	if !errors.Is(err, token.ErrNotFound) {
 		t.Fatalf("GetToken: got %+v, %v; want token.ErrNotFound", row, err)
 	}
 }
 
 func testTokenMissing(t *testing.T, a, _ token.Store, _ *Clock) {
-	wantNoToken(t, a, tokenApp)
+	wantNoToken(t, a)
 	if dropped, err := a.DropToken(context.Background(), tokenApp, "x"); err != nil || dropped {
 		t.Fatalf("DropToken on no row: got %v, %v; want false, nil", dropped, err)
 	}
 	if err := a.ReleaseToken(context.Background(), tokenApp, "nobody"); err != nil {
 		t.Fatalf("ReleaseToken on no row: %v", err)
 	}
-	wantNoToken(t, a, tokenApp)
+	wantNoToken(t, a)
 }
 
 func testTokenPutGet(t *testing.T, a, b token.Store, clock *Clock) {
@@ -203,7 +203,7 @@ func testTokenPutNeedsLease(t *testing.T, a, _ token.Store, clock *Clock) {
 	if err := a.PutToken(ctx, tokenApp, "h1", token.Row{Token: "T1", ExpiresAt: clock.Now().Add(time.Hour)}); !errors.Is(err, token.ErrLeaseLost) {
 		t.Fatalf("PutToken without a lease: got %v, want token.ErrLeaseLost", err)
 	}
-	wantNoToken(t, a, tokenApp)
+	wantNoToken(t, a)
 	mustLease(t, a, tokenApp, "h1", "", clock.Now().Add(10*time.Second))
 	if err := a.PutToken(ctx, tokenApp, "h2", token.Row{Token: "T2", ExpiresAt: clock.Now().Add(time.Hour)}); !errors.Is(err, token.ErrLeaseLost) {
 		t.Fatalf("PutToken by another holder: got %v, want token.ErrLeaseLost", err)
@@ -216,7 +216,7 @@ func testTokenPutNeedsLease(t *testing.T, a, _ token.Store, clock *Clock) {
 	if err := a.PutToken(ctx, tokenApp, "h1", token.Row{Token: "T1", ExpiresAt: clock.Now().Add(time.Hour)}); !errors.Is(err, token.ErrLeaseLost) {
 		t.Fatalf("PutToken after the lease ran out: got %v, want token.ErrLeaseLost", err)
 	}
-	wantNoToken(t, a, tokenApp)
+	wantNoToken(t, a)
 }
 
 func testTokenRelease(t *testing.T, a, b token.Store, clock *Clock) {
@@ -231,7 +231,7 @@ func testTokenRelease(t *testing.T, a, b token.Store, clock *Clock) {
 	if err := b.ReleaseToken(ctx, tokenApp, "h1"); err != nil {
 		t.Fatalf("ReleaseToken: %v", err)
 	}
-	wantNoToken(t, a, tokenApp)
+	wantNoToken(t, a)
 	mustLease(t, b, tokenApp, "h2", "", clock.Now().Add(10*time.Second))
 	if err := b.PutToken(ctx, tokenApp, "h2", token.Row{Token: "T2", ExpiresAt: clock.Now().Add(time.Hour)}); err != nil {
 		t.Fatalf("PutToken: %v", err)
@@ -283,11 +283,11 @@ func testTokenExpiry(t *testing.T, a, b token.Store, clock *Clock) {
 		t.Fatalf("a millisecond before expiry got %+v, want T1", row)
 	}
 	clock.Advance(time.Millisecond)
-	wantNoToken(t, b, tokenApp)
+	wantNoToken(t, b)
 	// A lease expires too.
 	mustLease(t, a, tokenApp, "h2", "", clock.Now().Add(time.Second))
 	clock.Advance(time.Second)
-	wantNoToken(t, b, tokenApp)
+	wantNoToken(t, b)
 	mustLease(t, b, tokenApp, "h3", "", clock.Now().Add(time.Second))
 }
 
