@@ -123,9 +123,6 @@ type flight struct {
 	done chan struct{}
 	tok  Token
 	err  error
-	// gaveUp: the refreshing caller's own context ended, which says nothing
-	// about the callers waiting for it.
-	gaveUp bool
 }
 
 // New returns a Manager over store that fetches tokens with fetch.
@@ -222,6 +219,9 @@ func (m *Manager) state(appID string) *appState {
 // the others wait for it, or, while the cached token is still valid, use
 // that.
 func (m *Manager) get(ctx context.Context, appID, refused string) (Token, error) {
+	// A refresh that failed may have failed for its own caller's reasons (a
+	// deadline shorter than this caller's): a waiter tries once itself.
+	waitedOnFailure := false
 	for {
 		now := m.now()
 		m.mu.Lock()
@@ -240,8 +240,9 @@ func (m *Manager) get(ctx context.Context, appID, refused string) (Token, error)
 				return Token{}, waitError(ctx)
 			}
 			switch {
-			case f.err != nil && f.gaveUp && ctx.Err() == nil:
-				continue // its caller gave up; this one has time left
+			case f.err != nil && !waitedOnFailure && ctx.Err() == nil:
+				waitedOnFailure = true
+				continue
 			case f.err != nil:
 				return Token{}, f.err
 			case refused != "" && f.tok.Value == refused:
@@ -260,7 +261,7 @@ func (m *Manager) get(ctx context.Context, appID, refused string) (Token, error)
 		if err == nil {
 			st.cur, st.quietUntil = tok, quiet
 		}
-		f.tok, f.err, f.gaveUp = tok, err, ctx.Err() != nil
+		f.tok, f.err = tok, err
 		m.mu.Unlock()
 		close(f.done)
 		return tok, err

@@ -296,3 +296,28 @@ func hasAttr(f *reqlog.Fields, key, value string) bool {
 	}
 	return false
 }
+
+// TestWaiterOutlivesLeader: when the caller fetching for the process gives
+// up (its deadline passed while WeChat hung), a caller waiting with time left
+// is not failed with it: the lease was released and it fetches for itself.
+func TestWaiterOutlivesLeader(t *testing.T) {
+	e := newEnv(t)
+	m := e.manager(token.Options{})
+	e.emu.SetFault(&emulator.Fault{Mode: emulator.FaultHang, Times: 1, API: emulator.APIStableToken})
+	leaderCtx, cancel := context.WithTimeout(context.Background(), wechat.ReplyReserve+300*time.Millisecond)
+	defer cancel()
+	leaderErr := make(chan error, 1)
+	go func() { _, err := m.Token(leaderCtx, appID); leaderErr <- err }()
+	for e.emu.CallsTo(emulator.APIStableToken) == 0 {
+		time.Sleep(time.Millisecond) // until the leader's call hangs in WeChat
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	tok, err := m.Token(ctx, appID)
+	if err != nil || !e.emu.ValidToken(tok.Value) {
+		t.Fatalf("waiter: got a valid token %v, %v; want one", tok.Value != "" && e.emu.ValidToken(tok.Value), err)
+	}
+	if err := <-leaderErr; err != nil && apperr.CodeOf(err) != apperr.WeChatUnavailable {
+		t.Fatalf("leader: got %v, want a token or wechat_unavailable", err)
+	}
+}

@@ -60,8 +60,10 @@ func (s Session) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("openid", s.OpenID), slog.Bool("unionid", s.UnionID != ""))
 }
 
-// Client calls jscode2session. It is safe for concurrent use and meant to be
-// built once per process, so connections are reused across invocations.
+// Client calls WeChat's APIs: jscode2session for its own app, and
+// stable_token and getuserphonenumber for whichever app the caller names. It
+// is safe for concurrent use and meant to be built once per process, so
+// connections are reused across invocations.
 type Client struct {
 	base     string
 	endpoint string
