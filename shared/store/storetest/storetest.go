@@ -1,9 +1,7 @@
 // Package storetest is the conformance suite every session.Store passes: the
 // memory store in its own tests, the DynamoDB and Redis stores against
 // DynamoDB Local and redis-server. One suite keeps the stores interchangeable:
-// whatever the service relies on is written down here once. RunToken does the
-// same for the token.Store every store also is (the apps' access_token rows),
-// and runs the token.Manager over it as several instances would.
+// whatever the service relies on is written down here once.
 package storetest
 
 import (
