@@ -17,6 +17,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.SessionExpired:    http.StatusUnauthorized,
 	apperr.InvalidCode:       http.StatusUnauthorized,
 	apperr.CodeBlocked:       http.StatusForbidden,
+	apperr.InvalidPhoneCode:  http.StatusBadRequest,
 	apperr.NotFound:          http.StatusNotFound,
 	apperr.MethodNotAllowed:  http.StatusMethodNotAllowed,
 	apperr.StaleSessionKey:   http.StatusConflict,

@@ -22,6 +22,7 @@ const (
 	SessionExpired    Code = "session_expired"
 	InvalidCode       Code = "invalid_code"
 	CodeBlocked       Code = "code_blocked"
+	InvalidPhoneCode  Code = "invalid_phone_code"
 	MethodNotAllowed  Code = "method_not_allowed"
 	NotFound          Code = "not_found"
 	StaleSessionKey   Code = "stale_session_key"

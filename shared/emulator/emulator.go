@@ -1,17 +1,28 @@
 // Package emulator plays WeChat for development and tests, on both sides a
 // mini-program developer needs: it hands out login codes as wx.login would,
-// answers sns/jscode2session with WeChat's field names and errcodes, and
-// encrypts sample data with a user's current session_key as WeChat does for
+// and phone codes as the getPhoneNumber button would; it answers
+// sns/jscode2session, cgi-bin/stable_token and
+// wxa/business/getuserphonenumber with WeChat's field names and errcodes; and
+// it encrypts sample data with a user's current session_key as WeChat does for
 // wx.getWeRunData and friends. Faults (hangs, slow or broken answers, any
-// errcode) can be switched on to test how wxsession copes.
+// errcode, per API) can be switched on to test how wxsession copes, and the
+// app's access_token can be revoked.
+//
+// It plays one app, or several (WithApp): openids, codes and access tokens
+// belong to one app each, as on WeChat. Where a route takes ?appid, it
+// defaults to the first app.
 //
 // Routes, relative to where the handler is mounted:
 //
 //	GET  /sns/jscode2session?appid&secret&js_code&grant_type   WeChat's API
-//	POST /wx.login?user=NAME          {"code"}: a login code for that user
+//	POST /cgi-bin/stable_token {"grant_type","appid","secret","force_refresh"}   WeChat's API
+//	POST /wxa/business/getuserphonenumber?access_token {"code","openid"}   WeChat's API
+//	POST /wx.login?user=NAME&appid    {"code"}: a login code for that user
+//	POST /getPhoneNumber?user=NAME&appid   {"code"}: a phone code, as the button hands out
 //	POST /encrypt {"openid","data"?}  {"encryptedData","iv","rawData","signature"}
-//	POST /fault {"mode",…}            switch a fault on; DELETE /fault clears it
-//	GET  /stats                       {"jscode2session_calls"}
+//	POST /fault {"mode",…,"api"?}     switch a fault on; DELETE /fault clears them
+//	POST /fault {"mode":"revoke_token","appid"?}   revoke the app's access tokens (→ 40001)
+//	GET  /stats                       {"jscode2session_calls", "stable_token_calls", …}
 package emulator
 
 import (
@@ -23,6 +34,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -49,7 +61,14 @@ const (
 	FaultReset     FaultMode = "reset"      // close the connection without answering
 )
 
-// Fault describes how the next jscode2session calls misbehave.
+// The WeChat APIs the emulator serves, as a Fault's API names them.
+const (
+	APICode2Session = "jscode2session"
+	APIStableToken  = "stable_token"
+	APIPhoneNumber  = "getuserphonenumber"
+)
+
+// Fault describes how the next calls to one WeChat API misbehave.
 type Fault struct {
 	Mode    FaultMode     `json:"mode"`
 	ErrCode int           `json:"errcode,omitempty"`
@@ -60,28 +79,46 @@ type Fault struct {
 	// ConsumeCode makes an errcode fault still use up the code, as when
 	// WeChat used a code and then failed (-1 after the fact).
 	ConsumeCode bool `json:"consume_code,omitempty"`
+	// API is the API the fault affects: APICode2Session (the default, when
+	// empty), APIStableToken or APIPhoneNumber.
+	API string `json:"api,omitempty"`
 }
 
 // Emulator is an in-memory WeChat. It is safe for concurrent use.
 type Emulator struct {
-	appID  string
-	secret string
-	now    func() time.Time
+	defaultApp    string
+	unionID       bool
+	now           func() time.Time
+	tokenLifetime time.Duration
+	tokenOverlap  time.Duration
 
-	mu    sync.Mutex
-	users map[string]*user // by openid
-	codes map[string]*code
-	fault *Fault
-	calls int
+	mu         sync.Mutex
+	apps       map[string]*app
+	users      map[string]*user // by openid (openids differ per app)
+	codes      map[string]*code
+	phoneCodes map[string]*code
+	faults     map[string]*Fault // by API
+	calls      map[string]int    // by API
+	forced     int               // stable_token calls with force_refresh
+}
+
+// app is one mini-program the emulator plays.
+type app struct {
+	id     string
+	secret string
+	tokens []*accessToken // issued, oldest first; expired ones are pruned
 }
 
 type user struct {
+	appID      string
+	name       string
 	openID     string
 	unionID    string
 	sessionKey string // base64 of 16 bytes, as WeChat issues it
 }
 
 type code struct {
+	appID     string
 	openID    string
 	expiresAt time.Time
 	used      bool
@@ -93,14 +130,29 @@ type Option func(*Emulator)
 // WithClock makes the emulator read the time from now.
 func WithClock(now func() time.Time) Option { return func(e *Emulator) { e.now = now } }
 
-// New returns an emulator for one app.
+// WithoutUnionID makes the emulator answer as for an app not bound to an Open
+// Platform account: no unionid.
+func WithoutUnionID() Option { return func(e *Emulator) { e.unionID = false } }
+
+// WithApp makes the emulator play one more app.
+func WithApp(appID, secret string) Option {
+	return func(e *Emulator) { e.apps[appID] = &app{id: appID, secret: secret} }
+}
+
+// New returns an emulator for one app (more with WithApp).
 func New(appID, secret string, opts ...Option) *Emulator {
 	e := &Emulator{
-		appID:  appID,
-		secret: secret,
-		now:    time.Now,
-		users:  make(map[string]*user),
-		codes:  make(map[string]*code),
+		defaultApp:    appID,
+		unionID:       true,
+		now:           time.Now,
+		tokenLifetime: DefaultTokenLifetime,
+		tokenOverlap:  TokenOverlap,
+		apps:          map[string]*app{appID: {id: appID, secret: secret}},
+		users:         make(map[string]*user),
+		codes:         make(map[string]*code),
+		phoneCodes:    make(map[string]*code),
+		faults:        make(map[string]*Fault),
+		calls:         make(map[string]int),
 	}
 	for _, o := range opts {
 		o(e)
@@ -108,9 +160,12 @@ func New(appID, secret string, opts ...Option) *Emulator {
 	return e
 }
 
-// OpenID returns the openid the named user has in this app.
-func (e *Emulator) OpenID(name string) string {
-	m := hmac.New(sha256.New, []byte(e.appID))
+// OpenID returns the openid the named user has in the first app.
+func (e *Emulator) OpenID(name string) string { return e.OpenIDIn(e.defaultApp, name) }
+
+// OpenIDIn returns the openid the named user has in the given app.
+func (e *Emulator) OpenIDIn(appID, name string) string {
+	m := hmac.New(sha256.New, []byte(appID))
 	m.Write([]byte("openid\x00" + name))
 	// Real openids are 28 characters starting with "o".
 	return "o" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))[:27]
@@ -122,21 +177,35 @@ func (e *Emulator) unionIDOf(name string) string {
 	return "o" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))[:27]
 }
 
-// Code issues a login code for the named user, as wx.login does on their
-// phone. The code is valid for CodeLifetime and can be used once.
-func (e *Emulator) Code(name string) string {
-	if name == "" {
-		name = DefaultUser
-	}
+// Code issues a login code for the named user of the first app, as wx.login
+// does on their phone. The code is valid for CodeLifetime and can be used once.
+func (e *Emulator) Code(name string) string { return e.CodeIn(e.defaultApp, name) }
+
+// CodeIn issues a login code for the named user of the given app.
+func (e *Emulator) CodeIn(appID, name string) string {
 	c := randomString(24)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	openID := e.OpenID(name)
-	if _, ok := e.users[openID]; !ok {
-		e.users[openID] = &user{openID: openID, unionID: e.unionIDOf(name)}
-	}
-	e.codes[c] = &code{openID: openID, expiresAt: e.now().Add(CodeLifetime)}
+	u := e.userLocked(appID, name)
+	e.codes[c] = &code{appID: appID, openID: u.openID, expiresAt: e.now().Add(CodeLifetime)}
 	return c
+}
+
+// userLocked returns the named user of an app, creating it. Callers hold e.mu.
+func (e *Emulator) userLocked(appID, name string) *user {
+	if name == "" {
+		name = DefaultUser
+	}
+	openID := e.OpenIDIn(appID, name)
+	u, ok := e.users[openID]
+	if !ok {
+		u = &user{appID: appID, name: name, openID: openID}
+		if e.unionID {
+			u.unionID = e.unionIDOf(name)
+		}
+		e.users[openID] = u
+	}
+	return u
 }
 
 // SessionKey returns the user's current session_key, for tests.
@@ -150,18 +219,42 @@ func (e *Emulator) SessionKey(openID string) (string, bool) {
 	return u.sessionKey, true
 }
 
-// SetFault makes the next jscode2session calls misbehave; nil clears it.
+// SetFault makes the next calls to f.API misbehave; nil clears every fault.
 func (e *Emulator) SetFault(f *Fault) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.fault = f
+	if f == nil {
+		clear(e.faults)
+		return
+	}
+	cp := *f
+	if cp.API == "" {
+		cp.API = APICode2Session
+	}
+	e.faults[cp.API] = &cp
 }
 
 // Calls returns how many jscode2session calls the emulator has answered.
-func (e *Emulator) Calls() int {
+func (e *Emulator) Calls() int { return e.CallsTo(APICode2Session) }
+
+// CallsTo returns how many calls to the named API (APIStableToken, …) the
+// emulator has answered, faulty answers included.
+func (e *Emulator) CallsTo(api string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.calls
+	return e.calls[api]
+}
+
+// Stats returns the call counts /stats serves.
+func (e *Emulator) Stats() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return map[string]int{
+		"jscode2session_calls":      e.calls[APICode2Session],
+		"stable_token_calls":        e.calls[APIStableToken],
+		"stable_token_forced_calls": e.forced,
+		"getuserphonenumber_calls":  e.calls[APIPhoneNumber],
+	}
 }
 
 // Encrypted is data encrypted for a user, with a signed rawData, as WeChat
@@ -184,6 +277,12 @@ func (e *Emulator) Encrypt(openID string, data map[string]any) (Encrypted, error
 	if !ok {
 		return Encrypted{}, ErrNoSession
 	}
+	e.mu.Lock()
+	appID := e.defaultApp
+	if u, ok := e.users[openID]; ok {
+		appID = u.appID
+	}
+	e.mu.Unlock()
 	now := e.now()
 	if data == nil {
 		data = map[string]any{"stepInfoList": []map[string]any{
@@ -191,7 +290,7 @@ func (e *Emulator) Encrypt(openID string, data map[string]any) (Encrypted, error
 			{"timestamp": now.Truncate(24 * time.Hour).Unix(), "step": 2317},
 		}}
 	}
-	data["watermark"] = map[string]any{"appid": e.appID, "timestamp": now.Unix()}
+	data["watermark"] = map[string]any{"appid": appID, "timestamp": now.Unix()}
 	return EncryptWith(key, data, `{"nickName":"微信用户","avatarUrl":"","gender":0,"language":"zh_CN"}`)
 }
 
@@ -222,55 +321,27 @@ func EncryptWith(sessionKey string, data any, rawData string) (Encrypted, error)
 // jscode2session answers WeChat's API, or misbehaves as the fault says.
 func (e *Emulator) jscode2session(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	e.mu.Lock()
-	e.calls++
-	f := e.takeFault()
-	e.mu.Unlock()
-
-	if f != nil {
-		switch f.Mode {
-		case FaultHang:
-			<-r.Context().Done()
-			return
-		case FaultSlow:
-			// WeChat does its work (and uses the code) at once; only the
-			// answer is slow. A caller that gives up has spent the code.
-			w = &delayedWriter{ResponseWriter: w, delay: f.Delay, done: r.Context().Done()}
-		case FaultHTTPError:
-			status := f.Status
-			if status == 0 {
-				status = http.StatusInternalServerError
-			}
-			http.Error(w, "<html><body>server error</body></html>", status)
-			return
-		case FaultReset:
-			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-			panic(http.ErrAbortHandler) // no connection to hijack (HTTP/2): abort the stream
-		case FaultGarbage:
-			w.Header().Set("Content-Type", "text/html")
-			_, _ = w.Write([]byte("<html>503 Service Temporarily Unavailable</html>"))
-			return
-		case FaultErrCode:
-			if f.ConsumeCode {
-				e.mu.Lock()
-				if c, ok := e.codes[q.Get("js_code")]; ok {
-					c.used = true
-				}
-				e.mu.Unlock()
-			}
-			writeWeChatError(w, f.ErrCode, faultMessage(f.ErrCode))
-			return
+	f := e.begin(APICode2Session)
+	if f != nil && f.Mode == FaultErrCode && f.ConsumeCode {
+		e.mu.Lock()
+		if c, ok := e.codes[q.Get("js_code")]; ok {
+			c.used = true
 		}
+		e.mu.Unlock()
+	}
+	w, answered := e.misbehave(w, r, f)
+	if answered {
+		return
 	}
 
+	e.mu.Lock()
+	a := e.apps[q.Get("appid")]
+	e.mu.Unlock()
 	switch {
-	case q.Get("appid") != e.appID:
+	case a == nil:
 		writeWeChatError(w, 40013, "invalid appid")
 		return
-	case q.Get("secret") != e.secret:
+	case q.Get("secret") != a.secret:
 		writeWeChatError(w, 40125, "invalid appsecret")
 		return
 	case q.Get("grant_type") != "authorization_code":
@@ -285,7 +356,7 @@ func (e *Emulator) jscode2session(w http.ResponseWriter, r *http.Request) {
 	c, ok := e.codes[q.Get("js_code")]
 	var reply map[string]any
 	switch {
-	case !ok || !e.now().Before(c.expiresAt):
+	case !ok || c.appID != a.id || !e.now().Before(c.expiresAt):
 		e.mu.Unlock()
 		writeWeChatError(w, 40029, "invalid code")
 		return
@@ -304,6 +375,55 @@ func (e *Emulator) jscode2session(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Unlock()
 	writeWeChat(w, reply)
+}
+
+// begin counts a call to api and returns the fault it meets, if any.
+func (e *Emulator) begin(api string) *Fault {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls[api]++
+	return e.takeFault(api)
+}
+
+// misbehave answers as the fault f says and reports whether it did. With no
+// fault it leaves the answer to the caller, and with a slow one it does too,
+// through the writer it returns, which holds the answer back.
+func (e *Emulator) misbehave(w http.ResponseWriter, r *http.Request, f *Fault) (http.ResponseWriter, bool) {
+	if f == nil {
+		return w, false
+	}
+	switch f.Mode {
+	case FaultHang:
+		// The server notices the caller hanging up only once the body is read.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+		<-r.Context().Done()
+		return w, true
+	case FaultSlow:
+		// WeChat does its work (and uses the code) at once; only the
+		// answer is slow. A caller that gives up has spent the code.
+		return &delayedWriter{ResponseWriter: w, delay: f.Delay, done: r.Context().Done()}, false
+	case FaultHTTPError:
+		status := f.Status
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		http.Error(w, "<html><body>server error</body></html>", status)
+		return w, true
+	case FaultReset:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+			return w, true
+		}
+		panic(http.ErrAbortHandler) // no connection to hijack (HTTP/2): abort the stream
+	case FaultGarbage:
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html>503 Service Temporarily Unavailable</html>"))
+		return w, true
+	case FaultErrCode:
+		writeWeChatError(w, f.ErrCode, faultMessage(f.ErrCode))
+		return w, true
+	}
+	return w, false
 }
 
 // delayedWriter holds an answer back for delay, or until the caller gives up
@@ -343,15 +463,16 @@ func (w *delayedWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// takeFault returns the fault for this call and counts it down. Callers hold e.mu.
-func (e *Emulator) takeFault() *Fault {
-	f := e.fault
+// takeFault returns the fault for this call to api and counts it down.
+// Callers hold e.mu.
+func (e *Emulator) takeFault(api string) *Fault {
+	f := e.faults[api]
 	if f == nil {
 		return nil
 	}
 	if f.Times > 0 {
 		if f.Times--; f.Times == 0 {
-			e.fault = nil
+			delete(e.faults, api)
 		}
 	}
 	cp := *f
@@ -370,6 +491,20 @@ func faultMessage(code int) string {
 		return "high risk user"
 	case 45011:
 		return "api minute-quota reach limit  mustslower  retry next minute"
+	case 40001:
+		return "invalid credential, access_token is invalid or not latest"
+	case 42001:
+		return "access_token expired"
+	case 40014:
+		return "invalid access_token"
+	case 40013:
+		return "invalid appid"
+	case 40125:
+		return "invalid appsecret"
+	case 40164:
+		return "invalid ip, not in whitelist"
+	case 45009:
+		return "reach max api daily quota limit"
 	}
 	return "emulated error"
 }

@@ -14,11 +14,24 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/sns/jscode2session":
 		e.jscode2session(w, r)
+	case "/cgi-bin/stable_token":
+		e.stableToken(w, r)
+	case "/wxa/business/getuserphonenumber":
+		e.getUserPhoneNumber(w, r)
 	case "/wx.login":
 		if !allow(w, r, http.MethodPost, http.MethodGet) {
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"code": e.Code(r.URL.Query().Get("user"))})
+		if appID, ok := e.appOf(w, r); ok {
+			writeJSON(w, http.StatusOK, map[string]string{"code": e.CodeIn(appID, r.URL.Query().Get("user"))})
+		}
+	case "/getPhoneNumber":
+		if !allow(w, r, http.MethodPost) {
+			return
+		}
+		if appID, ok := e.appOf(w, r); ok {
+			writeJSON(w, http.StatusOK, map[string]string{"code": e.PhoneCodeIn(appID, r.URL.Query().Get("user"))})
+		}
 	case "/encrypt":
 		if allow(w, r, http.MethodPost) {
 			e.serveEncrypt(w, r)
@@ -26,10 +39,28 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/fault":
 		e.serveFault(w, r)
 	case "/stats":
-		writeJSON(w, http.StatusOK, map[string]int{"jscode2session_calls": e.Calls()})
+		writeJSON(w, http.StatusOK, e.Stats())
 	default:
-		writeJSON(w, http.StatusNotFound, errorBody("not_found", "the emulator serves /sns/jscode2session, /wx.login, /encrypt, /fault and /stats"))
+		writeJSON(w, http.StatusNotFound, errorBody("not_found",
+			"the emulator serves /sns/jscode2session, /cgi-bin/stable_token, /wxa/business/getuserphonenumber, /wx.login, /getPhoneNumber, /encrypt, /fault and /stats"))
 	}
+}
+
+// appOf reads the ?appid a route names (the first app when none), answering
+// 404 for an app the emulator does not play.
+func (e *Emulator) appOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	appID := r.URL.Query().Get("appid")
+	if appID == "" {
+		return e.defaultApp, true
+	}
+	e.mu.Lock()
+	_, ok := e.apps[appID]
+	e.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, errorBody("not_found", "the emulator plays no app "+appID))
+		return "", false
+	}
+	return appID, true
 }
 
 func (e *Emulator) serveEncrypt(w http.ResponseWriter, r *http.Request) {
@@ -62,12 +93,24 @@ func (e *Emulator) serveFault(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Fault
 			Delay string `json:"delay"` // a Go duration, e.g. "2s"
+			AppID string `json:"appid"` // for revoke_token
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
 			writeJSON(w, http.StatusBadRequest, errorBody("invalid_request", "send a fault as JSON"))
 			return
 		}
 		f := req.Fault
+		if f.Mode == modeRevokeToken {
+			e.RevokeToken(req.AppID)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		switch f.API {
+		case "", APICode2Session, APIStableToken, APIPhoneNumber:
+		default:
+			writeJSON(w, http.StatusBadRequest, errorBody("invalid_request", "api must be jscode2session, stable_token or getuserphonenumber"))
+			return
+		}
 		if req.Delay != "" {
 			d, err := time.ParseDuration(req.Delay)
 			if err != nil {
@@ -79,7 +122,7 @@ func (e *Emulator) serveFault(w http.ResponseWriter, r *http.Request) {
 		switch f.Mode {
 		case FaultHang, FaultSlow, FaultHTTPError, FaultGarbage, FaultErrCode, FaultReset:
 		default:
-			writeJSON(w, http.StatusBadRequest, errorBody("invalid_request", "mode must be hang, slow, http_error, garbage, errcode or reset"))
+			writeJSON(w, http.StatusBadRequest, errorBody("invalid_request", "mode must be hang, slow, http_error, garbage, errcode, reset or revoke_token"))
 			return
 		}
 		e.SetFault(&f)
@@ -89,6 +132,10 @@ func (e *Emulator) serveFault(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody("method_not_allowed", "POST a fault or DELETE it"))
 	}
 }
+
+// modeRevokeToken is the /fault mode that revokes the app's access tokens at
+// once, rather than a fault waiting for the next calls.
+const modeRevokeToken = "revoke_token"
 
 func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	for _, m := range methods {

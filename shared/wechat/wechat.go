@@ -1,19 +1,18 @@
-// Package wechat is a client for the one WeChat API wxsession calls:
+// Package wechat is a client for the WeChat APIs wxsession calls:
 // sns/jscode2session, which trades a mini-program's login code for the user's
-// openid, unionid and session_key.
+// openid, unionid and session_key; cgi-bin/stable_token, which hands out the
+// app's access_token; and wxa/business/getuserphonenumber, which trades a
+// getPhoneNumber code for the user's phone number.
 package wechat
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wxsession/wxsession/shared/apperr"
@@ -56,9 +55,17 @@ type Session struct {
 	SessionKey string // base64, as WeChat sends it; a secret
 }
 
-// Client calls jscode2session. It is safe for concurrent use and meant to be
-// built once per process, so connections are reused across invocations.
+// LogValue keeps the session_key out of logs.
+func (s Session) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("openid", s.OpenID), slog.Bool("unionid", s.UnionID != ""))
+}
+
+// Client calls WeChat's APIs: jscode2session for its own app, and
+// stable_token and getuserphonenumber for whichever app the caller names. It
+// is safe for concurrent use and meant to be built once per process, so
+// connections are reused across invocations.
 type Client struct {
+	base     string
 	endpoint string
 	appID    string
 	secret   string
@@ -78,6 +85,7 @@ func NewClient(base, appID, secret string, httpClient *http.Client) *Client {
 		httpClient = &http.Client{Transport: t}
 	}
 	return &Client{
+		base:           base,
 		endpoint:       base + "/sns/jscode2session",
 		appID:          appID,
 		secret:         secret,
@@ -91,21 +99,7 @@ type reply struct {
 	OpenID     string `json:"openid"`
 	UnionID    string `json:"unionid"`
 	SessionKey string `json:"session_key"`
-	ErrCode    int    `json:"errcode"`
-	ErrMsg     string `json:"errmsg"`
-	RID        string `json:"rid"`
-}
-
-// requestID returns WeChat's rid for the call: its own field when present,
-// else the "rid: …" WeChat appends to errmsg.
-func (r reply) requestID() string {
-	if r.RID != "" {
-		return r.RID
-	}
-	if _, rid, ok := strings.Cut(r.ErrMsg, "rid: "); ok {
-		return strings.TrimSpace(rid)
-	}
-	return ""
+	envelope
 }
 
 // Code2Session trades a login code for the user's session. Its errors are
@@ -158,70 +152,22 @@ func (c *Client) Code2Session(ctx context.Context, code string) (Session, error)
 }
 
 // canRetry reports whether the caller's deadline leaves room for a retry.
-func (c *Client) canRetry(ctx context.Context) bool {
-	deadline, ok := ctx.Deadline()
-	return !ok || time.Until(deadline) >= minRetryBudget+retryDelay+ReplyReserve
-}
+func (c *Client) canRetry(ctx context.Context) bool { return canRetry(ctx) }
 
 // attempt makes one HTTP call. Transport failures, HTTP errors and answers
 // that are not JSON come back as wechat_unavailable errors.
 func (c *Client) attempt(ctx context.Context, code string) (reply, error) {
-	timeout := c.AttemptTimeout
-	if timeout <= 0 {
-		timeout = DefaultAttemptTimeout
-	}
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(deadline)-ReplyReserve)
-	}
-	if timeout <= 0 {
-		// Too late to ask: the code is left unspent for the client's retry.
-		return reply{}, apperr.Wrap(errors.New("jscode2session: no time left before the caller's deadline"),
-			apperr.WeChatUnavailable, "WeChat did not answer in time")
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
 	q := url.Values{
 		"appid":      {c.appID},
 		"secret":     {c.secret},
 		"js_code":    {code},
 		"grant_type": {"authorization_code"},
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?"+q.Encode(), nil)
-	if err != nil {
-		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session request: %w", redact(err)), apperr.WeChatUnavailable, "WeChat is unreachable")
-	}
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	reqlog.Add(ctx, slog.Float64("wechat_latency_ms", float64(time.Since(start).Microseconds())/1000))
-	if err != nil {
-		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: %w", redact(err)), apperr.WeChatUnavailable, "WeChat did not answer in time")
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: read body: %w", redact(err)), apperr.WeChatUnavailable, "WeChat did not answer in time")
-	}
-	if resp.StatusCode != http.StatusOK {
-		reqlog.Add(ctx, slog.Int("wechat_http_status", resp.StatusCode))
-		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: HTTP %d", resp.StatusCode), apperr.WeChatUnavailable, "WeChat answered with an error")
-	}
 	var r reply
-	if err := json.Unmarshal(body, &r); err != nil {
-		return reply{}, apperr.Wrap(fmt.Errorf("jscode2session: answer is not JSON (%d bytes): %w", len(body), err),
-			apperr.WeChatUnavailable, "WeChat gave an unreadable answer")
-	}
-	return r, nil
-}
-
-// redact strips the request URL, which carries the app secret and the code,
-// from transport errors before they can reach a log line.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s jscode2session: %w", ue.Op, ue.Err)
-	}
-	return err
+	err := c.do(ctx, "jscode2session", "wechat", &r, func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?"+q.Encode(), nil)
+	})
+	return r, err
 }
 
 // String keeps the secret out of fmt output.

@@ -26,6 +26,7 @@ type Store struct {
 	users    map[userKey]session.User
 	codes    map[string]session.CodeClaim
 	writes   int
+	tokens   map[string]tokenRow // by appid; see token.go
 }
 
 type userKey struct{ appID, openID string }
