@@ -219,8 +219,14 @@ func newFixtures(ctx context.Context, endpoint, loginBin string) (*fixtures, err
 	if err := dynamo.EnsureTable(tctx, client, table); err != nil {
 		return fx, fmt.Errorf("DynamoDB Local at %s: %w", endpoint, err)
 	}
+	// A DynamoDB Local just started may time its first requests out on a
+	// busy machine: try a few times.
 	var err error
-	fx.login, err = spawn(loginBin, fx.env, http.StatusOK, fx.event("login", "CODE", fx.emu.Code("setup")), nil)
+	for range 3 {
+		if fx.login, err = spawn(loginBin, fx.env, http.StatusOK, fx.event("login", "CODE", fx.emu.Code("setup")), nil); err == nil {
+			break
+		}
+	}
 	return fx, err
 }
 
