@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -60,7 +61,8 @@ func spawn(bin string, env []string, want int, ev []byte, j *job) (*function, er
 	start := time.Now()
 	if err := f.cmd.Start(); err != nil {
 		f.srv.Close()
-		return nil, err
+		_ = out.Close()
+		return nil, errors.Join(err, os.Remove(out.Name()))
 	}
 	go func() { _ = f.cmd.Wait(); close(f.exited) }()
 	res, err := f.await(first, want)

@@ -76,21 +76,22 @@ func measureLoad(ctx context.Context, bin, logFile, store string, env []string, 
 		return res, fmt.Errorf("local server (%s store): %w; its log is %s", store, err, logFile)
 	}
 
-	target := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: base + "/validate",
-		Header: http.Header{"Authorization": {"Bearer " + login.Skey}}})
-	attacker := vegeta.NewAttacker(vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)), //nolint:gosec // a small positive flag
-		vegeta.Connections(conns), vegeta.MaxConnections(conns), vegeta.KeepAlive(true))
-	unlimited := vegeta.Rate{} // each worker sends its next request when the previous answer is read
+	// conns workers and connections at an unlimited rate: each worker sends
+	// its next request when the previous answer is read.
+	attack := func(d time.Duration) <-chan *vegeta.Result {
+		n := uint64(conns) //nolint:gosec // a small positive flag
+		return vegeta.NewAttacker(vegeta.Workers(n), vegeta.MaxWorkers(n), vegeta.Connections(conns), vegeta.MaxConnections(conns)).
+			Attack(vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: base + "/validate",
+				Header: http.Header{"Authorization": {"Bearer " + login.Skey}}}), vegeta.Rate{}, d, "")
+	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-	served := uint64(1)
-	for range attacker.Attack(target, unlimited, warmup, "warm-up") {
+	served := uint64(1) // the login
+	for range attack(warmup) {
 		served++
 	}
-	attacker = vegeta.NewAttacker(vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)), //nolint:gosec // as above
-		vegeta.Connections(conns), vegeta.MaxConnections(conns), vegeta.KeepAlive(true))
 	var m vegeta.Metrics
 	cpu0 := ownCPU()
-	for r := range attacker.Attack(target, unlimited, dur, "validate") {
+	for r := range attack(dur) {
 		m.Add(r)
 	}
 	m.Close()
