@@ -103,7 +103,7 @@ func (f *function) await(inv *lambdatest.Invocation, want int) (lambdatest.Resul
 	case <-time.After(30 * time.Second):
 		problem = "no answer within 30 s"
 	}
-	log, _ := os.ReadFile(f.out.Name())
+	log, _ := os.ReadFile(f.out.Name()) //nolint:gosec // its own temp file
 	return lambdatest.Result{}, fmt.Errorf("%s: %s; output:\n%s", f.cmd.Path, problem, log)
 }
 
@@ -119,7 +119,7 @@ func (f *function) stop() (int64, string) {
 		<-f.exited
 	}
 	f.srv.Close()
-	log, _ := os.ReadFile(f.out.Name())
+	log, _ := os.ReadFile(f.out.Name()) //nolint:gosec // its own temp file
 	_ = f.out.Close()
 	_ = os.Remove(f.out.Name())
 	return rss, string(log)
@@ -208,7 +208,7 @@ func newFixtures(ctx context.Context, endpoint, loginBin string) (*fixtures, err
 		"AWS_LAMBDA_FUNCTION_NAME=wxsession-bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 	}
 	for _, fn := range functions {
-		b, err := os.ReadFile(filepath.Join("events", "lambda", fn+"-httpapi.json"))
+		b, err := os.ReadFile(filepath.Join("events", "lambda", fn+"-httpapi.json")) //nolint:gosec // the repository's sample events
 		if err != nil {
 			return fx, err
 		}
@@ -331,11 +331,11 @@ func threadsCPU(pid int) (time.Duration, error) {
 // procField reads the number after prefix at the start of a line of
 // /proc/<pid>/<file>.
 func procField(pid int, file, prefix string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file)) //nolint:gosec // /proc
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, prefix); ok && len(strings.Fields(v)) > 0 {
 			return strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no %q in /proc/%d/%s: %v", prefix, pid, file, err)
+	return 0, fmt.Errorf("no %q in /proc/%d/%s: %w", prefix, pid, file, err)
 }
