@@ -166,14 +166,14 @@ func run(ctx context.Context, r *report, benchArgs []string, out string) error {
 	args := slices.Concat([]string{"test"}, goBench, benchArgs, goBenchIn)
 	r.GoBenchCmd = "go " + strings.Join(args, " ")
 	progress("%s", r.GoBenchCmd)
-	raw, err := command(ctx, nil, "go", args...)
+	raw, err := goCmd(ctx, nil, args...)
 	if err == nil {
 		err = os.WriteFile("docs/benchmarks.txt", raw, 0o644) //nolint:gosec // a report, world-readable on purpose
 	}
 	if err != nil {
 		return err
 	}
-	summary, err := command(ctx, nil, "go", "run", benchstat, "-table", "", "-filter", ".unit:(sec/op OR B/op OR allocs/op)", "docs/benchmarks.txt")
+	summary, err := goCmd(ctx, nil, "run", benchstat, "-table", "", "-filter", ".unit:(sec/op OR B/op OR allocs/op)", "docs/benchmarks.txt")
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func run(ctx context.Context, r *report, benchArgs []string, out string) error {
 // (store, request, WeChat calls, operations) into rows: request, WeChat
 // calls, then the operations on each store.
 func storeOps(ctx context.Context) (rows [][]string, stores []string, err error) {
-	out, err := command(ctx, nil, "go", "test", "-count=1", "-v", "-run", "^TestStoreOperationBudgets$", "./shared/store")
+	out, err := goCmd(ctx, nil, "test", "-count=1", "-v", "-run", "^TestStoreOperationBudgets$", "./shared/store")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,20 +238,20 @@ func goBuild(ctx context.Context, v variant, out string, pkgs ...string) error {
 	if v.Strip {
 		args = append(args, "-ldflags=-s -w")
 	}
-	_, err := command(ctx, env, "go", append(args, pkgs...)...)
+	_, err := goCmd(ctx, env, append(args, pkgs...)...)
 	return err
 }
 
-// command runs a command with env added to the environment, and returns its
-// standard output.
-func command(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...) //nolint:gosec // the bench's own commands
+// goCmd runs the go command with env added to the environment, and returns
+// its standard output.
+func goCmd(ctx context.Context, env []string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "go", args...) //nolint:gosec // the bench's own go commands
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w\n%s%s", name, strings.Join(args, " "), err, out, stderr.Bytes())
+		return nil, fmt.Errorf("go %s: %w\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
 	}
 	return out, nil
 }
