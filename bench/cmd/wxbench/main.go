@@ -278,12 +278,18 @@ func pct(ds []time.Duration, p float64) time.Duration {
 	return s[min(max(int(p/100*float64(len(s))+0.999999)-1, 0), len(s)-1)]
 }
 
-// ms formats d in milliseconds to three significant digits.
+// ms formats d in milliseconds, to a precision that suits its size.
 func ms(d time.Duration) string {
-	if d == 0 {
+	switch v := d.Seconds() * 1000; {
+	case d == 0:
 		return "–"
+	case v < 10:
+		return fmt.Sprintf("%.2f ms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f ms", v)
+	default:
+		return fmt.Sprintf("%.0f ms", v)
 	}
-	return fmt.Sprintf("%.3g ms", d.Seconds()*1000)
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", d.Seconds()*1e6) }
