@@ -20,7 +20,8 @@ run: ## serve every route on $$PORT (8080) with the memory store and the WeChat 
 test: ## set up and run every test (Go, fuzz briefly, client library, README walk-through)
 	./scripts/test.sh
 
-lint: ## gofmt, go vet and golangci-lint (pinned; installed into .cache on first use)
+lint: ## go mod tidy, gofmt, go vet and golangci-lint (pinned; installed into .cache on first use)
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	@test -x $(CACHE)/bin/golangci-lint && $(CACHE)/bin/golangci-lint version 2>/dev/null | grep -q "$(GOLANGCI_LINT_VERSION:v%=%)" || \
@@ -47,12 +48,13 @@ bench: ## measure cold start, latency, memory, size, store operations and throug
 # (build tags, see shared/platform and shared/store): a Lambda binary carries
 # the Runtime API client and DynamoDB but not scf-go-lib and go-redis, an SCF
 # binary the reverse, which keeps each small and quick to start (make bench).
-# lambda.norpc drops aws-lambda-go's own net/rpc mode (provided.al2023 uses the
-# Runtime API). Another store on a cloud: add its tag, e.g.
-#   make build-lambda LAMBDA_TAGS=lambda.norpc,wxsession_lambda,wxsession_dynamodb,wxsession_redis
+# The tags opt out: lambda.norpc drops aws-lambda-go's own net/rpc mode
+# (provided.al2023 uses the Runtime API), wxsession_no<x> leaves <x> out.
+# Another store on a cloud: drop its tag, e.g.
+#   make build-lambda LAMBDA_TAGS=lambda.norpc,wxsession_noscf
 RELEASE_FLAGS := -trimpath -ldflags='-s -w'
-LAMBDA_TAGS ?= lambda.norpc,wxsession_lambda,wxsession_dynamodb
-SCF_TAGS ?= wxsession_scf,wxsession_redis
+LAMBDA_TAGS ?= lambda.norpc,wxsession_noscf,wxsession_noredis
+SCF_TAGS ?= wxsession_nolambda,wxsession_nodynamodb
 
 .PHONY: build-lambda build-scf build-LoginFunction build-ValidateFunction build-DecryptFunction build-LogoutFunction
 

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
 	"github.com/wxsession/wxsession/shared/api"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform/awslambda"
@@ -50,14 +52,17 @@ const (
 type format int
 
 const (
-	httpAPI    format = iota // API Gateway HTTP API, payload 2.0
-	restAPI                  // API Gateway REST API, payload 1.0
-	authorizer               // HTTP API Lambda authorizer, simple response
-	scfAPIGW                 // Tencent SCF API Gateway, integrated response
+	httpAPI        format = iota // API Gateway HTTP API, payload 2.0
+	restAPI                      // API Gateway REST API, payload 1.0
+	authorizer                   // HTTP API Lambda authorizer, simple response
+	restAuthorizer               // REST API Lambda authorizer (TOKEN or REQUEST), IAM policy
+	scfURL                       // Tencent SCF function URL
+	scfAPIGW                     // Tencent SCF API Gateway, integrated response
 )
 
-// outcome is an asserted answer: a status and error code, or for the
-// authorizer whether the request is let through.
+// outcome is an asserted answer: a status and error code, or for an
+// authorizer whether the request is let through (a REST API authorizer
+// refuses with the error "Unauthorized", which API Gateway answers 401).
 type outcome struct {
 	status     int
 	errCode    string // "" for a success
@@ -99,10 +104,15 @@ var samples = map[string]sample{
 	"lambda/logout-rest.json":             {"logout", restAPI, noContent, noContent, "lambda/login-rest.json"},
 	"lambda/authorizer.json":              {"validate", authorizer, denied, allowed, "lambda/login-httpapi.json"},
 	"lambda/authorizer-unknown-skey.json": {"validate", authorizer, denied, denied, "lambda/login-httpapi.json"},
-	"scf/login.json":                      {"login", scfAPIGW, loginRefused, ok, "scf/login.json"},
-	"scf/validate.json":                   {"validate", scfAPIGW, sessionExpired, ok, "scf/login.json"},
-	"scf/decrypt.json":                    {"decrypt", scfAPIGW, badRequest, ok, "scf/login.json"},
-	"scf/logout.json":                     {"logout", scfAPIGW, noContent, noContent, "scf/login.json"},
+	"lambda/authorizer-token.json":        {"validate", restAuthorizer, denied, allowed, "lambda/login-rest.json"},
+	"lambda/authorizer-request.json":      {"validate", restAuthorizer, denied, allowed, "lambda/login-rest.json"},
+	"scf/login.json":                      {"login", scfURL, loginRefused, ok, "scf/login.json"},
+	"scf/validate.json":                   {"validate", scfURL, sessionExpired, ok, "scf/login.json"},
+	"scf/validate-query.json":             {"validate", scfURL, sessionExpired, ok, "scf/login.json"},
+	"scf/decrypt.json":                    {"decrypt", scfURL, badRequest, ok, "scf/login.json"},
+	"scf/logout.json":                     {"logout", scfURL, noContent, noContent, "scf/login.json"},
+	"scf/apigw-login-base64.json":         {"login", scfAPIGW, loginRefused, ok, "scf/apigw-login-base64.json"},
+	"scf/apigw-validate.json":             {"validate", scfAPIGW, sessionExpired, ok, "scf/apigw-login-base64.json"},
 }
 
 // world is one wxsession deployment in process: the four functions' handlers
@@ -117,13 +127,13 @@ func newWorld(t *testing.T) *world {
 	emu := emulator.New(appID, secret)
 	wx := httptest.NewServer(emu)
 	t.Cleanup(wx.Close)
-	env := map[string]string{"WX_APPID": appID, "WX_SECRET": secret, "WX_API_BASE": wx.URL}
+	env := map[string]string{"WX_APPID": appID, "WX_SECRET": secret, "WX_API_BASE": wx.URL, "SESSION_STORE": "memory"}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := session.NewService(cfg, memory.New(time.Now), wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithLogger(log))
+	svc, err := boot.NewService(cfg, memory.New(time.Now), wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +151,7 @@ type answer struct {
 	body       string
 	authorized bool
 	context    map[string]any
+	principal  string // a REST API authorizer's principalId
 }
 
 // replay sends an event through the adapter its format names, to the
@@ -153,12 +164,15 @@ func (w *world) replay(t *testing.T, s sample, payload []byte) answer {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var out []byte
 	var err error
-	if s.format == scfAPIGW {
+	if s.format == scfAPIGW || s.format == scfURL {
 		ctx = functioncontext.NewContext(ctx, &functioncontext.FunctionContext{RequestID: "scf-invocation"})
-		out, err = scf.NewHandler(h, scf.WithLogger(log)).Invoke(ctx, payload)
+		out, err = scf.NewHandler(h).Invoke(ctx, payload)
 	} else {
 		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "lambda-invocation"})
 		out, err = awslambda.NewHandler(h, awslambda.WithLogger(log)).Invoke(ctx, payload)
+	}
+	if s.format == restAuthorizer && errors.Is(err, awslambda.ErrUnauthorized) {
+		return answer{authorized: false}
 	}
 	if err != nil {
 		t.Fatalf("the adapter returned an invocation error: %v", err)
@@ -177,7 +191,19 @@ func (w *world) replay(t *testing.T, s sample, payload []byte) answer {
 		var r events.APIGatewayV2CustomAuthorizerSimpleResponse
 		mustDecode(t, out, &r)
 		a = answer{authorized: r.IsAuthorized, context: r.Context}
-	case scfAPIGW:
+	case restAuthorizer:
+		// Allowed means an Allow policy for exactly the event's methodArn.
+		var r events.APIGatewayCustomAuthorizerResponse
+		mustDecode(t, out, &r)
+		var ev struct{ MethodArn string }
+		mustDecode(t, payload, &ev)
+		st := r.PolicyDocument.Statement
+		a = answer{principal: r.PrincipalID, context: r.Context,
+			authorized: len(st) == 1 && st[0].Effect == "Allow" && len(st[0].Resource) == 1 && st[0].Resource[0] == ev.MethodArn}
+		if !a.authorized {
+			t.Fatalf("a REST API authorizer refused with a policy %s; an unknown skey is the error Unauthorized", out)
+		}
+	case scfAPIGW, scfURL:
 		var r scf.Response
 		mustDecode(t, out, &r)
 		a = answer{status: r.StatusCode, header: r.Headers, body: decodeBody(t, r.Body, r.IsBase64Encoded)}
@@ -207,7 +233,7 @@ func decodeBody(t *testing.T, body string, b64 bool) string {
 // check asserts that an answer is the outcome wanted.
 func check(t *testing.T, s sample, a answer, want outcome) {
 	t.Helper()
-	if s.format == authorizer {
+	if s.format == authorizer || s.format == restAuthorizer {
 		if a.authorized != want.authorized {
 			t.Fatalf("got isAuthorized %v, want %v", a.authorized, want.authorized)
 		}
@@ -275,11 +301,14 @@ func fill(ev map[string]any, values map[string]string) []byte {
 	return b
 }
 
-// gatewayRequestID returns the request id the event's gateway assigned.
+// gatewayRequestID returns the request id the event's gateway assigned, or
+// the invocation's where it assigned none (a function URL).
 func gatewayRequestID(ev map[string]any) string {
 	rc, _ := ev["requestContext"].(map[string]any)
-	id, _ := rc["requestId"].(string)
-	return id
+	if id, _ := rc["requestId"].(string); id != "" {
+		return id
+	}
+	return "scf-invocation"
 }
 
 func TestEveryFileIsAsserted(t *testing.T) {
@@ -316,7 +345,7 @@ func TestReplayAsWritten(t *testing.T) {
 			raw, _ := json.Marshal(ev)
 			a := w.replay(t, s, raw)
 			check(t, s, a, s.asIs)
-			if s.format != authorizer {
+			if s.format != authorizer && s.format != restAuthorizer {
 				if got, want := a.header["X-Request-Id"], gatewayRequestID(ev); got != want {
 					t.Errorf("got X-Request-Id %q, want the gateway's %q", got, want)
 				}
@@ -352,6 +381,10 @@ func TestReplayLive(t *testing.T) {
 			case s.format == authorizer && s.live.authorized:
 				if a.context["openid"] != openID || a.context["unionid"] == "" {
 					t.Errorf("got context %v, want openid %s and a unionid", a.context, openID)
+				}
+			case s.format == restAuthorizer:
+				if a.principal != openID || a.context["openid"] != openID || a.context["unionid"] == "" {
+					t.Errorf("got principalId %q context %v, want openid %s and a unionid", a.principal, a.context, openID)
 				}
 			case s.format == authorizer:
 			case s.function == "login":
@@ -392,7 +425,7 @@ func TestReplayLive(t *testing.T) {
 					t.Errorf("after logout validate got %d, want 401", rec.Code)
 				}
 			}
-			if s.format != authorizer {
+			if s.format != authorizer && s.format != restAuthorizer {
 				if got, want := a.header["X-Request-Id"], gatewayRequestID(ev); got != want {
 					t.Errorf("got X-Request-Id %q, want the gateway's %q", got, want)
 				}

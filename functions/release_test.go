@@ -69,24 +69,24 @@ func TestReleaseBuildsRefuseTheOtherCloud(t *testing.T) {
 	_, wxBase := newEmulator(t)
 	tests := []struct {
 		name    string
-		dir     func() string
+		build   *build
 		env     map[string]string
 		wantVar string
 	}{
-		{"Lambda build asked for Redis", func() string { return lambdaBinDir },
+		{"Lambda build asked for Redis", lambdaRelease,
 			map[string]string{"SESSION_STORE": "redis", "REDIS_URL": "redis://127.0.0.1:1/0", "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"}, "SESSION_STORE"},
-		{"Lambda build started by SCF", func() string { return lambdaBinDir },
+		{"Lambda build started by SCF", lambdaRelease,
 			map[string]string{"SESSION_STORE": "memory", "_LAMBDA_SERVER_PORT": "1"}, "_LAMBDA_SERVER_PORT"},
-		{"SCF build asked for DynamoDB", func() string { return scfBinDir },
+		{"SCF build asked for DynamoDB", scfRelease,
 			map[string]string{"SESSION_STORE": "dynamodb", "SESSION_TABLE": "t", "AWS_REGION": "us-east-1",
 				"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "_LAMBDA_SERVER_PORT": "1"}, "SESSION_STORE"},
-		{"SCF build started by Lambda", func() string { return scfBinDir },
+		{"SCF build started by Lambda", scfRelease,
 			map[string]string{"SESSION_STORE": "memory", "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"}, "AWS_LAMBDA_RUNTIME_API"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := functionEnv(wxBase, tt.env)
-			p := startIn(t, tt.dir(), "validate", env)
+			p := startIn(t, tt.build, "validate", env)
 			select {
 			case err := <-p.exited:
 				var exit *exec.ExitError
@@ -108,10 +108,10 @@ func TestReleaseBuildsRefuseTheOtherCloud(t *testing.T) {
 // build keeps the plain-HTTP runtime.
 func TestReleaseBuildsServePlainHTTP(t *testing.T) {
 	_, wxBase := newEmulator(t)
-	for name, dir := range map[string]func() string{"Lambda": func() string { return lambdaBinDir }, "SCF": func() string { return scfBinDir }} {
+	for name, b := range map[string]*build{"Lambda": lambdaRelease, "SCF": scfRelease} {
 		t.Run(name, func(t *testing.T) {
 			port := freePort(t)
-			p := startIn(t, dir(), "validate", functionEnv(wxBase, map[string]string{"SESSION_STORE": "memory", "PORT": port}))
+			p := startIn(t, b, "validate", functionEnv(wxBase, map[string]string{"SESSION_STORE": "memory", "PORT": port}))
 			url := "http://127.0.0.1:" + port + "/validate"
 			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 				req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -132,6 +132,32 @@ func TestReleaseBuildsServePlainHTTP(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatalf("validate never listened on PORT=%s; stderr:\n%s", port, p.stderr.String())
 				}
+			}
+		})
+	}
+}
+
+// TestFunctionsNeedSessionStore starts each function without SESSION_STORE,
+// as a console deployment that forgot it would: it exits 2 with one line
+// naming the variable and saying why, instead of serving from a memory store
+// of its own, where every session another function wrote is missing.
+func TestFunctionsNeedSessionStore(t *testing.T) {
+	_, wxBase := newEmulator(t)
+	for _, f := range functionNames {
+		t.Run(f, func(t *testing.T) {
+			p := start(t, f, functionEnv(wxBase, map[string]string{"PORT": freePort(t)}))
+			select {
+			case err := <-p.exited:
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+					t.Errorf("got exit %v, want status 2", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the function started without SESSION_STORE")
+			}
+			out := strings.TrimSpace(p.stderr.String())
+			if !strings.HasPrefix(out, "wxsession: configuration: SESSION_STORE: required") || !strings.Contains(out, "memory store") || strings.Contains(out, "\n") {
+				t.Errorf("got stderr %q, want one line naming SESSION_STORE and why", out)
 			}
 		})
 	}

@@ -12,11 +12,11 @@
 // functions (log in with one, validate with another) need a shared store:
 // DynamoDB Local for Lambda (WXSESSION_DYNAMODB_URL) and redis-server for SCF
 // (WXSESSION_REDIS_URL), which `make test` starts. Without them those flows
-// are skipped, and single-binary checks still run with the memory store.
+// are skipped (they fail with CI set), and single-binary checks still run
+// with the memory store. With -short nothing is built and nothing runs.
 package functions_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -41,11 +41,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
+	"github.com/wxsession/wxsession/internal/syncbuf"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform/lambdatest"
 	"github.com/wxsession/wxsession/shared/platform/scf"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store/dynamo"
+	"github.com/wxsession/wxsession/shared/store/storetest"
 )
 
 const (
@@ -58,11 +60,19 @@ const (
 
 var functionNames = []string{"login", "validate", "decrypt", "logout"}
 
-// binDir holds the function binaries TestMain built with every store and
-// runtime (as `make build` does); lambdaBinDir and scfBinDir hold them as
-// `make build-lambda` and `make build-scf` build them, each linking only its
-// cloud's runtime and store (the Makefile's LAMBDA_TAGS and SCF_TAGS).
-var binDir, lambdaBinDir, scfBinDir string
+// The function binaries, built on first use (a test run with -run builds only
+// what its tests start) and not at all with -short. everyStore builds them
+// with every store and runtime, as `make build` does; lambdaRelease and
+// scfRelease as `make build-lambda` and `make build-scf` do, each linking only
+// its cloud's runtime and store (the Makefile's LAMBDA_TAGS and SCF_TAGS).
+var (
+	everyStore    = &build{name: "every-store", tags: func() (string, error) { return "lambda.norpc", nil }}
+	lambdaRelease = &build{name: "lambda", tags: func() (string, error) { l, _, err := releaseTags(); return l, err }}
+	scfRelease    = &build{name: "scf", tags: func() (string, error) { _, s, err := releaseTags(); return s, err }}
+)
+
+// workDir holds the binaries; TestMain removes it.
+var workDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -75,34 +85,62 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	lambdaTags, scfTags, err := releaseTags()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// For this machine's OS and architecture. -tags lambda.norpc drops
-	// aws-lambda-go's own net/rpc mode; SCF's comes from scf-go-lib.
-	for _, b := range []struct {
-		dir, tags string
-	}{
-		{dir, "lambda.norpc"},
-		{filepath.Join(dir, "lambda"), lambdaTags},
-		{filepath.Join(dir, "scf"), scfTags},
-	} {
-		args := []string{"build", "-tags", b.tags, "-trimpath", "-o", b.dir + string(os.PathSeparator)}
-		for _, f := range functionNames {
-			args = append(args, "./"+f)
-		}
-		cmd := exec.Command(goTool(), args...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "building the function binaries (-tags %s): %v\n", b.tags, err)
-			return 1
-		}
-	}
-	binDir, lambdaBinDir, scfBinDir = dir, filepath.Join(dir, "lambda"), filepath.Join(dir, "scf")
+	workDir = dir
 	return m.Run()
+}
+
+// build is one way of building the function binaries.
+type build struct {
+	name string
+	tags func() (string, error)
+
+	mu   sync.Mutex
+	bins map[string]*binary
+}
+
+// binary is one function binary of a build, built once.
+type binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// path returns the function's binary, building it on first use, for this
+// machine's OS and architecture. With -short the test is skipped instead.
+func (b *build) path(t *testing.T, function string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs a function binary; skipped with -short")
+	}
+	b.mu.Lock()
+	if b.bins == nil {
+		b.bins = make(map[string]*binary)
+	}
+	bin := b.bins[function]
+	if bin == nil {
+		bin = &binary{}
+		b.bins[function] = bin
+	}
+	b.mu.Unlock()
+	bin.once.Do(func() {
+		tags, err := b.tags()
+		if err != nil {
+			bin.err = err
+			return
+		}
+		out := filepath.Join(workDir, b.name, function)
+		cmd := exec.Command(goTool(), "build", "-tags", tags, "-trimpath", "-o", out, "./"+function)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			bin.err = fmt.Errorf("go build -tags %s ./%s: %v\n%s", tags, function, err, msg)
+			return
+		}
+		bin.path = out
+	})
+	if bin.err != nil {
+		t.Fatal(bin.err)
+	}
+	return bin.path
 }
 
 // releaseTags reads the build tags of the release builds from the Makefile,
@@ -189,25 +227,8 @@ func (api *runtimeAPI) invoke(t *testing.T, p *process, payload []byte) lambdaRe
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	exited chan error // receives the Wait result once, then is closed
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs a function binary with exactly env (nothing inherited, so no
@@ -215,17 +236,17 @@ func (l *lockedBuffer) String() string {
 // the test ends.
 func start(t *testing.T, function string, env map[string]string) *process {
 	t.Helper()
-	return startIn(t, binDir, function, env)
+	return startIn(t, everyStore, function, env)
 }
 
-// startIn is start for the binary built into dir.
-func startIn(t *testing.T, dir, function string, env map[string]string) *process {
+// startIn is start for the binary of build b.
+func startIn(t *testing.T, b *build, function string, env map[string]string) *process {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(dir, function))
+	cmd := exec.Command(b.path(t, function))
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &process{name: function, cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &process{name: function, cmd: cmd, stderr: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", function, err)
@@ -409,11 +430,11 @@ type lambdaFunction struct {
 
 func startLambda(t *testing.T, function string, env map[string]string) *lambdaFunction {
 	t.Helper()
-	return startLambdaIn(t, binDir, function, env)
+	return startLambdaIn(t, everyStore, function, env)
 }
 
-// startLambdaIn is startLambda for the binary built into dir.
-func startLambdaIn(t *testing.T, dir, function string, env map[string]string) *lambdaFunction {
+// startLambdaIn is startLambda for the binary of build b.
+func startLambdaIn(t *testing.T, b *build, function string, env map[string]string) *lambdaFunction {
 	t.Helper()
 	api := newRuntimeAPI(t)
 	env = functionEnv(env["WX_API_BASE"], env)
@@ -421,7 +442,7 @@ func startLambdaIn(t *testing.T, dir, function string, env map[string]string) *l
 	env["AWS_LAMBDA_FUNCTION_NAME"] = "wxsession-" + function
 	env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "128"
 	env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
-	return &lambdaFunction{api: api, proc: startIn(t, dir, function, env)}
+	return &lambdaFunction{api: api, proc: startIn(t, b, function, env)}
 }
 
 func (f *lambdaFunction) call(t *testing.T, payload []byte) lambdaResult {
@@ -491,15 +512,12 @@ func TestLambdaSingleBinary(t *testing.T) {
 // own process on its own Runtime API, sharing DynamoDB Local: built with every
 // store, and as the Lambda release build (DynamoDB and Lambda only).
 func TestLambdaFlow(t *testing.T) {
-	endpoint := os.Getenv("WXSESSION_DYNAMODB_URL")
-	if endpoint == "" {
-		t.Skip("set WXSESSION_DYNAMODB_URL to a DynamoDB Local endpoint to run the cross-function Lambda flow (make test starts one: scripts/test-services.sh)")
-	}
-	t.Run("every store", func(t *testing.T) { testLambdaFlow(t, binDir, endpoint) })
-	t.Run("Lambda release build", func(t *testing.T) { testLambdaFlow(t, lambdaBinDir, endpoint) })
+	endpoint := storetest.ServerURL(t, "WXSESSION_DYNAMODB_URL")
+	t.Run("every store", func(t *testing.T) { testLambdaFlow(t, everyStore, endpoint) })
+	t.Run("Lambda release build", func(t *testing.T) { testLambdaFlow(t, lambdaRelease, endpoint) })
 }
 
-func testLambdaFlow(t *testing.T, dir, endpoint string) {
+func testLambdaFlow(t *testing.T, b *build, endpoint string) {
 	table := "wxsession-runtime-" + strings.ToLower(session.NewSkey()[:10])
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -516,7 +534,7 @@ func testLambdaFlow(t *testing.T, dir, endpoint string) {
 	}
 	fns := map[string]*lambdaFunction{}
 	for _, name := range functionNames {
-		fns[name] = startLambdaIn(t, dir, name, env)
+		fns[name] = startLambdaIn(t, b, name, env)
 	}
 	openID := emu.OpenID(user)
 
@@ -650,17 +668,17 @@ func freePort(t *testing.T) string {
 
 func startSCF(t *testing.T, function string, env map[string]string) *scfFunction {
 	t.Helper()
-	return startSCFIn(t, binDir, function, env)
+	return startSCFIn(t, everyStore, function, env)
 }
 
-// startSCFIn is startSCF for the binary built into dir.
-func startSCFIn(t *testing.T, dir, function string, env map[string]string) *scfFunction {
+// startSCFIn is startSCF for the binary of build b.
+func startSCFIn(t *testing.T, b *build, function string, env map[string]string) *scfFunction {
 	t.Helper()
 	port := freePort(t)
 	env = functionEnv(env["WX_API_BASE"], env)
 	env["_LAMBDA_SERVER_PORT"] = port
 	env["SCF_FUNCTIONNAME"] = "wxsession-" + function
-	p := startIn(t, dir, function, env)
+	p := startIn(t, b, function, env)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := rpc.Dial("tcp", "127.0.0.1:"+port)
@@ -772,20 +790,17 @@ func TestSCFSingleBinary(t *testing.T) {
 // protocol, sharing redis-server as the functions share TencentDB for Redis:
 // built with every store, and as the SCF release build (Redis and SCF only).
 func TestSCFFlow(t *testing.T) {
-	redisURL := os.Getenv("WXSESSION_REDIS_URL")
-	if redisURL == "" {
-		t.Skip("set WXSESSION_REDIS_URL to a redis-server URL to run the cross-function SCF flow (make test starts one: scripts/test-services.sh)")
-	}
-	t.Run("every store", func(t *testing.T) { testSCFFlow(t, binDir, redisURL) })
-	t.Run("SCF release build", func(t *testing.T) { testSCFFlow(t, scfBinDir, redisURL) })
+	redisURL := storetest.ServerURL(t, "WXSESSION_REDIS_URL")
+	t.Run("every store", func(t *testing.T) { testSCFFlow(t, everyStore, redisURL) })
+	t.Run("SCF release build", func(t *testing.T) { testSCFFlow(t, scfRelease, redisURL) })
 }
 
-func testSCFFlow(t *testing.T, dir, redisURL string) {
+func testSCFFlow(t *testing.T, b *build, redisURL string) {
 	emu, wxBase := newEmulator(t)
 	env := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "redis", "REDIS_URL": redisURL}
 	fns := map[string]*scfFunction{}
 	for _, name := range functionNames {
-		fns[name] = startSCFIn(t, dir, name, env)
+		fns[name] = startSCFIn(t, b, name, env)
 	}
 	openID := emu.OpenID(user)
 

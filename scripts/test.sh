@@ -4,7 +4,7 @@
 #   2. go test -race ./... against them (store conformance, runtimes, flows)
 #   3. the load test on every store, on its own (go test skips it there)
 #   4. every fuzz target briefly (make fuzz runs them longer)
-#   5. the mini-program client's tests, including against the real local server
+#   5. the mini-program client's tests (after npm ci: type check, es-check), including against the real local server
 #   6. the README's curl walk-through, verbatim, against the local server
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,7 +14,7 @@ mkdir -p "$CACHE"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-for tool in go node java curl jq; do
+for tool in go node npm java curl jq; do
 	command -v "$tool" >/dev/null || { echo "make test needs $tool on PATH" >&2; exit 1; }
 done
 
@@ -55,8 +55,12 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 
-step "mini-program client: node --test"
-(cd miniprogram && WXSESSION_URL="http://127.0.0.1:$PORT" node --test test/)
+step "mini-program client: npm ci (typescript, miniprogram-api-typings, es-check), node --test"
+# Pinned by miniprogram/package-lock.json; from npm's cache when it has them.
+(cd miniprogram && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+# WXSESSION_CLIENT_CHECKS: the type check, es-check and npm pack tests fail
+# rather than skip when their tools are missing.
+(cd miniprogram && WXSESSION_CLIENT_CHECKS=required WXSESSION_URL="http://127.0.0.1:$PORT" node --test test/)
 
 step "README walk-through, verbatim"
 ./scripts/readme-walkthrough.sh "$PORT"

@@ -29,6 +29,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/wxsession/wxsession/shared/api"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/session"
@@ -178,7 +179,7 @@ func Measure(ctx context.Context, st session.Store, c *Counter, clock *storetest
 	defer wxSrv.Close()
 	cfg := Config
 	cfg.APIBase = wxSrv.URL
-	svc, err := session.NewService(cfg, st, wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithClock(clock.Now))
+	svc, err := boot.NewService(cfg, st, wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithClock(clock.Now))
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -22,7 +20,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
+	"github.com/wxsession/wxsession/internal/syncbuf"
 	"github.com/wxsession/wxsession/shared/api"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform"
@@ -234,7 +234,7 @@ func TestHostileRequests(t *testing.T) {
 	if len(cases) < 30 {
 		t.Fatalf("only %d hostile requests", len(cases))
 	}
-	errLog := &syncBuffer{}
+	errLog := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(errLog, &slog.HandlerOptions{Level: slog.LevelError}))
 	h, emu := productHandler(t, log)
 	local, localBase := localEntry(t, log)
@@ -272,7 +272,7 @@ func TestHostileRequests(t *testing.T) {
 			}
 		})
 	}
-	if errLog.Len() > 0 {
+	if errLog.String() != "" {
 		t.Errorf("error-level log lines (a panic or a 5xx):\n%s", errLog.String())
 	}
 	t.Logf("%d hostile requests × %d runtime entries", len(cases), len(entries))
@@ -316,30 +316,6 @@ func truncateForLog(b []byte) string {
 	return string(b)
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
 // productHandler is every route over the memory store, talking to an emulator.
 func productHandler(t *testing.T, log *slog.Logger) (http.Handler, *emulator.Emulator) {
 	t.Helper()
@@ -348,7 +324,7 @@ func productHandler(t *testing.T, log *slog.Logger) (http.Handler, *emulator.Emu
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	cfg := config.Config{AppID: app, Secret: secret, TTL: time.Hour, MaxAge: 2 * time.Hour}
-	svc, err := session.NewService(cfg, memory.New(nil), wechat.NewClient(srv.URL, app, secret, nil))
+	svc, err := boot.NewService(cfg, memory.New(nil), wechat.NewClient(srv.URL, app, secret, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -662,7 +638,7 @@ func scfEvent(t *testing.T, r hostileRequest) []byte {
 }
 
 func scfEntry(h http.Handler, log *slog.Logger) func(*testing.T, hostileRequest) answer {
-	a := scf.NewHandler(h, scf.WithLogger(log))
+	a := scf.NewHandler(h)
 	return func(t *testing.T, r hostileRequest) answer {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

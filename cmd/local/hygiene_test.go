@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
+	"github.com/wxsession/wxsession/internal/syncbuf"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform/awslambda"
@@ -152,7 +153,7 @@ func TestSecretHygiene(t *testing.T) {
 }
 
 func runHygiene(t *testing.T, storeName string, env map[string]string) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// Whatever logs through the default logger (the store clients, say) is
 	// captured too.
@@ -189,7 +190,7 @@ func runHygiene(t *testing.T, storeName string, env map[string]string) {
 		proxy = storetest.NewProxy(t, u.Host)
 		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://"+proxy.Addr())
 	}
-	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.LoadLocal(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +354,7 @@ func (h *hygieneRun) adapters(handler http.Handler, log *slog.Logger) {
 	h.answers = append(h.answers, exchange{what: "lambda authorizer", header: http.Header{}, body: out})
 
 	sctx := functioncontext.NewContext(context.Background(), &functioncontext.FunctionContext{RequestID: "hygiene-scf"})
-	sh := scf.NewHandler(handler, scf.WithLogger(log))
+	sh := scf.NewHandler(handler)
 	scfInvoke := func(what string, isLogin bool, ev map[string]any) map[string]any {
 		payload, _ := json.Marshal(ev)
 		out, err := sh.Invoke(sctx, payload)

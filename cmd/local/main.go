@@ -27,7 +27,7 @@ import (
 const demoAppID = "wx0123456789abcdef"
 
 func main() {
-	cfg, err := config.Load(os.LookupEnv)
+	cfg, err := config.LoadLocal(os.LookupEnv)
 	if err != nil {
 		config.Exit(err)
 	}

@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/store/storetest"
 )
 
 // startLocal runs the local server's handler, as `make run` does, on a free
@@ -23,7 +23,7 @@ func startLocal(t *testing.T, env map[string]string) (base string, logs *bytes.B
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base = "http://" + srv.Listener.Addr().String()
-	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.LoadLocal(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +75,11 @@ func call(t *testing.T, method, url, auth string, body any, wantStatus int) map[
 
 // storeEnvs returns the configurations to run the local server with: the
 // memory store always, DynamoDB Local and redis-server when make test
-// started them.
+// started them (always, with CI set: see storetest.LookupServer).
 func storeEnvs(t *testing.T) map[string]map[string]string {
 	envs := map[string]map[string]string{"memory": {}}
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
-	if u := os.Getenv("WXSESSION_DYNAMODB_URL"); u != "" {
+	if u, ok := storetest.LookupServer(t, "WXSESSION_DYNAMODB_URL"); ok {
 		envs["dynamodb"] = map[string]string{"SESSION_STORE": "dynamodb", "SESSION_TABLE": "wxsession-local-" + suffix}
 		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", u)
 		t.Setenv("AWS_REGION", "us-east-1")
@@ -88,7 +88,7 @@ func storeEnvs(t *testing.T) map[string]map[string]string {
 	} else {
 		t.Log("DynamoDB flow left out: set WXSESSION_DYNAMODB_URL (make test starts DynamoDB Local) to run it")
 	}
-	if u := os.Getenv("WXSESSION_REDIS_URL"); u != "" {
+	if u, ok := storetest.LookupServer(t, "WXSESSION_REDIS_URL"); ok {
 		envs["redis"] = map[string]string{"SESSION_STORE": "redis", "REDIS_URL": u}
 	} else {
 		t.Log("Redis flow left out: set WXSESSION_REDIS_URL (make test starts redis-server) to run it")

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wxsession/wxsession/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -64,7 +66,7 @@ func buildLocal(t *testing.T) string {
 type localProcess struct {
 	cmd    *exec.Cmd
 	base   string
-	out    *lockedWriter
+	out    *syncbuf.Buffer
 	exited chan error
 }
 
@@ -79,7 +81,7 @@ func startLocalBinary(t *testing.T, env map[string]string) *localProcess {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &localProcess{cmd: cmd, base: "http://127.0.0.1:" + port, out: &lockedWriter{}, exited: make(chan error, 1)}
+	p := &localProcess{cmd: cmd, base: "http://127.0.0.1:" + port, out: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -104,24 +106,6 @@ func startLocalBinary(t *testing.T, env map[string]string) *localProcess {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// lockedWriter collects a process's output.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // TestShutdownDrains runs the built local server, starts a login that the
 // emulator answers slowly, and signals the process while it is in flight:

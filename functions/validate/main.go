@@ -1,6 +1,6 @@
 // Command validate is wxsession's validate function: it serves GET /validate
-// (and, on AWS, HTTP API Lambda authorizer events) on AWS Lambda, Tencent SCF
-// or plain HTTP, whichever started it.
+// (and, on AWS, HTTP API and REST API Lambda authorizer events) on AWS
+// Lambda, Tencent SCF or plain HTTP, whichever started it.
 package main
 
 import (
@@ -12,5 +12,5 @@ import (
 
 func main() {
 	cfg := config.MustLoad()
-	platform.Serve(api.Validate(boot.MustService(cfg)))
+	platform.Serve(api.Validate(boot.MustService(cfg)), cfg.Port)
 }

@@ -39,8 +39,8 @@ function miniProgram (globals, overrides) {
   return load
 }
 
-test('example: launch, profile via request, WeRun steps via decrypt, logout', async (t) => {
-  const { stub, wx } = await setup(t)
+test('example: launch, profile via request, WeRun steps via decrypt, phone number, logout', async (t) => {
+  const { stub, wx, wechat } = await setup(t)
   let app = null
   let pageDef = null
   const quiet = { log () {}, warn () {}, error () {} }
@@ -67,6 +67,14 @@ test('example: launch, profile via request, WeRun steps via decrypt, logout', as
   await page.onStepsTap()
   assert.equal(page.data.steps, 4321)
 
+  // The phone-number button: declined, then agreed.
+  await page.onPhoneNumber({ type: 'getphonenumber', detail: { errMsg: 'getPhoneNumber:fail user deny' } })
+  assert.equal(page.data.message, 'No phone number shared')
+  assert.equal(stub.count('/phonenumber'), 0)
+  await page.onPhoneNumber({ type: 'getphonenumber', detail: { errMsg: 'getPhoneNumber:ok', code: wechat.issuePhoneCode('alice', '13700000000') } })
+  assert.equal(page.data.phone, '13700000000')
+  assert.equal(page.data.message, '')
+
   await page.onLogoutTap()
   assert.equal(page.data.openid, '')
   assert.equal(page.data.message, 'Logged out')
@@ -81,4 +89,5 @@ test('example: launch, profile via request, WeRun steps via decrypt, logout', as
   // The page file really is in the page's wxml.
   const wxml = fs.readFileSync(path.join(exampleDir, 'pages', 'index', 'index.wxml'), 'utf8')
   for (const handler of ['onStepsTap', 'onLogoutTap', 'loadProfile']) assert.match(wxml, new RegExp('bindtap="' + handler + '"'))
+  assert.match(wxml, /<button open-type="getPhoneNumber" bindgetphonenumber="onPhoneNumber">/)
 })

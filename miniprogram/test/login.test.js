@@ -124,3 +124,59 @@ test('login: a 200 without an skey rejects login_failed', async (t) => {
   await assert.rejects(client.login(), { code: 'login_failed', status: 200 })
   assert.equal(client.getSkey(), null)
 })
+
+test('login: a refused login does not stick: the next login() runs wx.login again and succeeds', async (t) => {
+  const refusals = [
+    { name: 'rate_limited', status: 429, code: 'rate_limited', headers: { 'Retry-After': '1' } },
+    { name: 'invalid_code', status: 401, code: 'invalid_code' },
+    { name: 'code_blocked', status: 403, code: 'code_blocked' },
+    { name: 'wechat_unavailable', status: 502, code: 'wechat_unavailable' },
+    { name: 'store_unavailable', status: 503, code: 'store_unavailable' },
+    { name: '200 without skey', status: 200, code: 'login_failed', body: { openid: 'openid-alice' } }
+  ]
+  for (const r of refusals) {
+    await t.test(r.name, async (t) => {
+      const { client, wx, stub } = await setup(t)
+      let refused = false
+      stub.respond('/login', () => {
+        if (refused) return undefined // the contract's answer from now on
+        refused = true
+        return r.body ? { status: r.status, body: r.body } : stub.error(r.status, r.code, 'refused', r.headers)
+      })
+      await assert.rejects(client.login(), { code: r.code, status: r.status })
+      assert.equal(wx.calls.login, 1)
+
+      const body = await client.login()
+      assert.equal(wx.calls.login, 2, 'wx.login ran again')
+      assert.equal(stub.count('/login'), 2)
+      assert.equal(client.getSkey(), body.skey)
+      // And every other entry point works again too.
+      const echo = await client.request({ url: '/echo' })
+      assert.equal(echo.openid, 'openid-alice')
+      assert.equal(wx.calls.login, 2)
+    })
+  }
+})
+
+test('login: a refused login does not stick for request(), ensureSession() and decrypt() either', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  let refusals = 3
+  stub.respond('/login', () => refusals-- > 0 ? stub.error(503, 'store_unavailable', 'down') : undefined)
+  await assert.rejects(client.request({ url: '/echo' }), { code: 'store_unavailable' })
+  await assert.rejects(client.ensureSession(), { code: 'store_unavailable' })
+  await assert.rejects(client.decrypt(() => ({ encryptedData: 'x', iv: 'y' })), { code: 'store_unavailable' })
+  assert.equal(wx.calls.login, 3, 'each call ran its own wx.login')
+  const s = await client.ensureSession()
+  assert.equal(s.skey, client.getSkey())
+  assert.equal(wx.calls.login, 4)
+})
+
+test('login: a call that joins a login in flight that fails rejects with it and starts no other', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  stub.respond('/login', () => stub.error(502, 'wechat_unavailable', 'down'))
+  const results = await Promise.allSettled([client.login(), client.request({ url: '/echo' }), client.ensureSession(), client.getPhoneNumber({ detail: { code: 'c' } })])
+  assert.deepEqual(results.map(r => r.status), ['rejected', 'rejected', 'rejected', 'rejected'])
+  assert.ok(results.every(r => r.reason.code === 'wechat_unavailable'))
+  assert.equal(wx.calls.login, 1, 'one shared login, not repeated')
+  assert.equal(stub.count('/echo') + stub.count('/phonenumber'), 0)
+})

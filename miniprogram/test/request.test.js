@@ -223,3 +223,140 @@ test('request: a gateway denial that persists after the re-login rejects as sess
   assert.equal(wx.calls.login, 2)
   assert.equal(stub.count('/echo'), 2)
 })
+
+test('request: at most one login per call when the skey keeps being refused (an authorizer that denies everything)', async (t) => {
+  const denials = [
+    { name: 'gateway 403 Forbidden', answer: () => ({ status: 403, body: { message: 'Forbidden' } }) },
+    { name: '401 session_expired', answer: (stub) => stub.error(401, 'session_expired', 'always expired') },
+    { name: '401 session_required', answer: (stub) => stub.error(401, 'session_required', 'never a session') }
+  ]
+  for (const d of denials) {
+    await t.test(d.name + ', no session yet: the login the call made is the only one', async (t) => {
+      const { client, wx, stub } = await setup(t)
+      stub.respond('/echo', () => d.answer(stub))
+      await assert.rejects(client.request({ url: '/echo' }), (err) => err.code === 'session_expired' || err.code === 'session_required')
+      assert.equal(wx.calls.login, 1, 'one login, not two')
+      assert.equal(stub.count('/echo'), 1, 'no retry with an skey just made')
+      // Later calls are refused the same way, each with at most one login: no loop.
+      for (let i = 0; i < 3; i++) {
+        const logins = wx.calls.login
+        await assert.rejects(client.request({ url: '/echo' }))
+        assert.ok(wx.calls.login - logins <= 1, 'call ' + i + ': ' + (wx.calls.login - logins) + ' logins')
+      }
+    })
+    await t.test(d.name + ', stored session: one re-login, one retry', async (t) => {
+      const { client, wx, stub } = await setup(t)
+      await client.login()
+      stub.respond('/echo', () => d.answer(stub))
+      await assert.rejects(client.request({ url: '/echo' }))
+      assert.equal(wx.calls.login, 2, 'one re-login')
+      assert.equal(stub.count('/echo'), 2, 'one retry')
+    })
+  }
+})
+
+test('request: a request that joins a login in flight and is refused does not log in again', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  stub.respond('/echo', () => ({ status: 403, body: { message: 'Forbidden' } }))
+  const launching = client.ensureSession()
+  await assert.rejects(client.request({ url: '/echo' }), { code: 'session_expired', status: 403 })
+  await launching
+  assert.equal(wx.calls.login, 1)
+  assert.equal(stub.count('/echo'), 1)
+})
+
+test('decrypt: at most one login per call: no session and 409 stale_session_key every time', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  stub.respond('/decrypt', () => stub.error(409, 'stale_session_key', 'cannot decrypt'))
+  let calls = 0
+  await assert.rejects(client.decrypt(() => { calls++; return { encryptedData: 'e', iv: 'i' } }), { code: 'stale_session_key', status: 409 })
+  assert.equal(wx.calls.login, 1)
+  assert.equal(calls, 1)
+  assert.equal(stub.count('/decrypt'), 1)
+})
+
+test('request: a re-login refused by the server rejects with its code and is not repeated', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  await client.login()
+  stub.expireAll()
+  stub.respond('/login', () => stub.error(429, 'rate_limited', 'slow down', { 'Retry-After': '2' }))
+  await assert.rejects(client.request({ url: '/echo' }), { code: 'rate_limited', retryAfter: 2 })
+  assert.equal(wx.calls.login, 2, 'the first login and one re-login')
+  assert.equal(stub.count('/login'), 2)
+  assert.equal(stub.count('/echo'), 1)
+})
+
+test('request: responseType arraybuffer: 2xx bodies resolve as ArrayBuffer, error bodies are decoded (UTF-8 JSON)', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  const first = await client.request({ url: '/echo', responseType: 'arraybuffer' })
+  assert.equal(Object.prototype.toString.call(first), '[object ArrayBuffer]')
+  assert.equal(JSON.parse(Buffer.from(first).toString('utf8')).openid, 'openid-alice')
+
+  // 401 session_expired arrives as bytes and is recognised: one re-login, one retry.
+  const oldSkey = client.getSkey()
+  stub.expireAll()
+  const again = await client.request({ url: '/echo', responseType: 'arraybuffer' })
+  assert.equal(JSON.parse(Buffer.from(again).toString('utf8')).headers.authorization, 'Bearer ' + client.getSkey())
+  assert.notEqual(client.getSkey(), oldSkey)
+  assert.equal(wx.calls.login, 2)
+
+  // The gateway's denial too.
+  const denied = client.getSkey()
+  stub.respond('/echo', (ctx) => ctx.headers.authorization === 'Bearer ' + denied ? { status: 403, body: { message: 'Forbidden' } } : undefined)
+  await client.request({ url: '/echo', responseType: 'arraybuffer' })
+  assert.equal(wx.calls.login, 3)
+
+  // Other errors keep their code, message (multi-byte UTF-8 included) and body.
+  const message = '请稍后再试 — 太频繁了 🐢'
+  stub.respond('/echo', () => stub.error(429, 'rate_limited', message, { 'Retry-After': '5' }))
+  await assert.rejects(client.request({ url: '/echo', responseType: 'arraybuffer' }), {
+    code: 'rate_limited', status: 429, message, retryAfter: 5, data: { error: 'rate_limited', message }
+  })
+  // A non-JSON error body comes through as its text.
+  stub.respond('/echo', () => ({ status: 502, body: '<html>Bad Gateway</html>' }))
+  await assert.rejects(client.request({ url: '/echo', responseType: 'arraybuffer' }), { code: 'http_error', status: 502, data: '<html>Bad Gateway</html>' })
+})
+
+test('request: X-WX-AppID from wx.getAccountInfoSync on every request, login included', async (t) => {
+  const { stub, wechat } = await setup(t)
+  const { createFakeWx } = require('../testing/fake-wx')
+  const { createClient } = require('../testing/setup')
+  const wx = createFakeWx({ wechat, appId: 'wx0123456789abcdef' })
+  const client = createClient({ baseURL: stub.url, wx })
+  await client.request({ url: '/echo' })
+  await client.request({ url: '/echo', header: { 'x-wx-appid': 'wxchosenbycaller' } })
+  await client.validate()
+  await client.decrypt(() => wechat.encrypt('alice'))
+  await client.getPhoneNumber({ detail: { code: wechat.issuePhoneCode('alice'), errMsg: 'getPhoneNumber:ok' } })
+  await client.logout()
+  assert.deepEqual(stub.log.map(e => e.path + ' ' + e.appid), [
+    '/login wx0123456789abcdef',
+    '/echo wx0123456789abcdef',
+    '/echo wxchosenbycaller',
+    '/validate wx0123456789abcdef',
+    '/decrypt wx0123456789abcdef',
+    '/phonenumber wx0123456789abcdef',
+    '/logout wx0123456789abcdef'
+  ])
+})
+
+test('request: without wx.getAccountInfoSync no X-WX-AppID is sent', async (t) => {
+  const { client, stub } = await setup(t)
+  await client.request({ url: '/echo' })
+  assert.deepEqual(stub.log.map(e => e.appid), [undefined, undefined])
+})
+
+test('request: responseType arraybuffer: malformed UTF-8 in an error body decodes with U+FFFD, the code still read', async (t) => {
+  const { client, stub } = await setup(t)
+  await client.login()
+  const bytes = Buffer.concat([
+    Buffer.from('{"error":"internal","message":"a'),
+    Buffer.from([0xff, 0xc3, 0x28, 0xe2, 0x82, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80]), // bad lead, bad continuation, truncated, surrogate, then a valid 😀
+    Buffer.from('b"}')
+  ])
+  stub.respond('/echo', () => ({ status: 500, body: bytes, headers: { 'Content-Type': 'application/json' } }))
+  const err = await client.request({ url: '/echo', responseType: 'arraybuffer' }).then(() => null, e => e)
+  assert.equal(err.code, 'internal')
+  assert.equal(err.status, 500)
+  assert.equal(err.message, 'a\ufffd\ufffd(\ufffd\ufffd😀b')
+})

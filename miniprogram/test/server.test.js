@@ -211,6 +211,26 @@ function defineTests () {
     assert.equal(wx.calls.login, 1)
   })
 
+  test('real server: a refused login does not stick: the next call runs wx.login again and succeeds', async () => {
+    const user = newUser()
+    let codes = 0
+    const { client, wx } = phone(user, () => ++codes === 1 ? 'not-a-code-the-emulator-issued' : emulatorCode(user))
+    await assert.rejects(client.login(), { code: 'invalid_code', status: 401 })
+    const v = await client.request({ url: '/validate' })
+    assert.equal(wx.calls.login, 2, 'wx.login ran again')
+    assert.equal(v.openid, client.getSession().openid)
+  })
+
+  test('real server: responseType arraybuffer: a revoked session is recognised from the bytes and renewed once', async () => {
+    const { client, wx } = phone(newUser())
+    await client.login()
+    await call('POST', '/logout', undefined, { Authorization: 'Bearer ' + client.getSkey() })
+    const buf = await client.request({ url: '/validate', responseType: 'arraybuffer' })
+    assert.equal(Object.prototype.toString.call(buf), '[object ArrayBuffer]')
+    assert.equal(JSON.parse(Buffer.from(buf).toString('utf8')).openid, client.getSession().openid)
+    assert.equal(wx.calls.login, 2)
+  })
+
   test('real server: other errors reject with the server\'s code', async () => {
     const { client } = phone(newUser())
     await client.login()

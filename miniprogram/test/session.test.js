@@ -169,3 +169,50 @@ test('storage: a session still works when wx storage throws', async (t) => {
   assert.equal(wx.calls.login, 1)
   assert.ok(client.getSkey())
 })
+
+test('storage: when writing the new session fails, the older entry is removed and does not come back after a restart', async (t) => {
+  const { client, wx, stub } = await setup(t)
+  const first = await client.login()
+  assert.equal(wx.getStorageSync('wxsession:session').skey, first.skey)
+  const setStorageSync = wx.setStorageSync
+  wx.setStorageSync = () => { throw new Error('setStorageSync:fail exceed storage max size 10MB') }
+  const second = await client.login()
+  assert.equal(client.getSkey(), second.skey, 'this run keeps the new session in memory')
+  assert.equal(wx.storage.has('wxsession:session'), false, 'the older entry is gone from storage')
+  // The app restarts (storage works again): no stale session comes back.
+  wx.setStorageSync = setStorageSync
+  const relaunched = createClient({ baseURL: stub.url, wx })
+  assert.equal(relaunched.getSkey(), null)
+  const s = await relaunched.ensureSession()
+  assert.notEqual(s.skey, first.skey)
+})
+
+test('logout({ all: true }): POST /logout {"all":true} ends the sessions of every device', async (t) => {
+  const { client, wx, stub, wechat } = await setup(t)
+  const { createFakeWx } = require('../testing/fake-wx')
+  const otherPhone = createFakeWx({ wechat, user: 'alice' })
+  const other = createClient({ baseURL: stub.url, wx: otherPhone })
+  await client.login()
+  const otherSkey = (await other.login()).skey
+  await client.logout({ all: true })
+  const sent = stub.log.find(e => e.path === '/logout')
+  assert.deepEqual(sent.body, { all: true })
+  assert.equal(sent.status, 204)
+  assert.equal(client.getSkey(), null)
+  assert.equal(wx.getStorageSync('wxsession:session'), '')
+  assert.equal(stub.sessions.has(otherSkey), false, 'the other device\'s session ended too')
+  // The other device finds out on its next request, and logs in again.
+  await other.request({ url: '/echo' })
+  assert.equal(otherPhone.calls.login, 2)
+})
+
+test('logout(): without all, no body is sent and other devices keep their sessions', async (t) => {
+  const { client, stub, wechat } = await setup(t)
+  const { createFakeWx } = require('../testing/fake-wx')
+  const other = createClient({ baseURL: stub.url, wx: createFakeWx({ wechat, user: 'alice' }) })
+  await client.login()
+  const otherSkey = (await other.login()).skey
+  await client.logout()
+  assert.equal(stub.log.find(e => e.path === '/logout').body, null)
+  assert.equal(stub.sessions.has(otherSkey), true)
+})

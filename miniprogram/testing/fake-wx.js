@@ -20,6 +20,7 @@ const https = require('node:https')
 function createWeChat () {
   const users = new Map()
   const codes = new Map()
+  const phoneCodes = new Map()
   let n = 0
   function user (name) {
     if (!users.has(name)) users.set(name, { openid: 'openid-' + name, keyVersion: 0 })
@@ -40,6 +41,23 @@ function createWeChat () {
       const c = codes.get(code)
       if (!c) return null
       codes.delete(code)
+      return c
+    },
+    /**
+     * issuePhoneCode is what the getPhoneNumber button hands the page when
+     * the user agrees: a one-time code for the user's phone number.
+     */
+    issuePhoneCode (name, phoneNumber) {
+      const u = user(name)
+      const code = 'phone-' + (++n) + '-' + name
+      phoneCodes.set(code, { openid: u.openid, phoneNumber: phoneNumber || '13800138000' })
+      return code
+    },
+    /** redeemPhoneCode is getuserphonenumber: the code's phone, once. */
+    redeemPhoneCode (code) {
+      const c = phoneCodes.get(code)
+      if (!c) return null
+      phoneCodes.delete(code)
       return c
     },
     /** rotate changes a user's session_key as a wx.login made elsewhere would. */
@@ -67,6 +85,8 @@ function createWeChat () {
  *   opts.codeSource  () => code or Promise<code> for wx.login (default: wechat.issueCode(user))
  *   opts.wechat, opts.user  the WeChat model and the user this phone belongs to
  *   opts.loginDelay  ms before wx.login calls back (default 5)
+ *   opts.appId  gives the fake wx.getAccountInfoSync, answering this appid
+ *               (without it the API is missing, as before base library 2.2.2)
  * Knobs on the result: failLogin (an errMsg makes wx.login fail), sessionValid
  * (what wx.checkSession says), werunDenied; counters in calls; every request in requests.
  */
@@ -120,6 +140,10 @@ function createFakeWx (opts) {
     removeStorageSync (key) { storage.delete(key) },
     clearStorageSync () { storage.clear() },
 
+    getAccountInfoSync: opts.appId
+      ? () => ({ miniProgram: { appId: opts.appId, envVersion: 'develop', version: '' }, plugin: {} })
+      : undefined,
+
     request (o) {
       fake.calls.request++
       const method = (o.method || 'GET').toUpperCase()
@@ -162,9 +186,13 @@ function createFakeWx (opts) {
         const chunks = []
         res.on('data', c => chunks.push(c))
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
+          const raw = Buffer.concat(chunks)
+          const text = raw.toString('utf8')
           let data = text
-          if ((o.dataType || 'json') === 'json') {
+          if (o.responseType === 'arraybuffer') {
+            // WeChat hands the bytes over as they came, whatever dataType says.
+            data = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)
+          } else if ((o.dataType || 'json') === 'json') {
             try { data = JSON.parse(text) } catch (e) { data = text }
           }
           finish(o.success, { statusCode: res.statusCode, data, header: res.headers, errMsg: 'request:ok' })
@@ -190,4 +218,47 @@ function promisify (fn) {
   return (o) => new Promise((resolve, reject) => fn(Object.assign({}, o, { success: resolve, fail: reject })))
 }
 
-module.exports = { createWeChat, createFakeWx, promisify }
+/**
+ * taroOf wraps a fake wx as Taro's API object does on WeChat (@tarojs/shared
+ * processApis, getNormalRequest): login, checkSession and request call the
+ * caller's success/fail and also return a promise, rejected when fail runs.
+ * Everything else passes through.
+ */
+function taroOf (wx) {
+  const taro = Object.create(wx)
+  for (const key of ['login', 'checkSession', 'request']) {
+    taro[key] = (options) => {
+      options = options || {}
+      const obj = Object.assign({}, options)
+      return new Promise((resolve, reject) => {
+        obj.success = res => { if (options.success) options.success(res); resolve(res) }
+        obj.fail = res => { if (options.fail) options.fail(res); reject(res) }
+        obj.complete = res => { if (options.complete) options.complete(res) }
+        wx[key](obj)
+      })
+    }
+  }
+  taro.calls = wx.calls
+  return taro
+}
+
+/**
+ * uniOf wraps a fake wx as uni-app's API object does (Vue 3 promisify):
+ * called with success/fail/complete an async API behaves as wx's and
+ * returns what wx's returns; called without any it returns a promise
+ * instead, rejected on failure.
+ */
+function uniOf (wx) {
+  const uni = Object.create(wx)
+  for (const key of ['login', 'checkSession', 'request']) {
+    uni[key] = (options) => {
+      options = options || {}
+      if (options.success || options.fail || options.complete) return wx[key](options)
+      return new Promise((resolve, reject) => wx[key](Object.assign({}, options, { success: resolve, fail: reject })))
+    }
+  }
+  uni.calls = wx.calls
+  return uni
+}
+
+module.exports = { createWeChat, createFakeWx, promisify, taroOf, uniOf }

@@ -1,7 +1,8 @@
 'use strict'
 
-// A stub wxsession server on node:http implementing the HTTP contract of
-// DESIGN.md section 3 over the WeChat model in fake-wx.js, plus one
+// A stub wxsession server on node:http implementing the HTTP contract (the
+// README's routes, /phonenumber and /logout {"all": true} included) over the
+// WeChat model in fake-wx.js, plus one
 // developer route, ANY /echo, standing for an app's own API behind the skey.
 // Tests bend it with respond(path, fn) and expireAll().
 
@@ -77,8 +78,24 @@ function startStub (opts) {
       handle (ctx) {
         const m = /^Bearer\s+(\S+)$/i.exec(ctx.headers.authorization || '')
         if (!m) return error(401, 'session_required', 'no skey sent')
+        const s = sessions.get(m[1])
+        if (s && ctx.body && ctx.body.all === true) {
+          // Every session of the user: every device.
+          for (const [k, v] of sessions) if (v.openid === s.openid) sessions.delete(k)
+        }
         sessions.delete(m[1])
         return { status: 204 }
+      }
+    },
+    '/phonenumber': {
+      method: 'POST',
+      handle (ctx) {
+        const a = auth(ctx)
+        if (a.err) return a.err
+        if (!ctx.body || typeof ctx.body.code !== 'string' || !ctx.body.code) return error(400, 'invalid_request', 'code is required')
+        const c = wechat.redeemPhoneCode(ctx.body.code)
+        if (!c || c.openid !== a.session.openid) return error(400, 'invalid_phone_code', 'WeChat refused the phone code')
+        return { status: 200, body: { data: { phoneNumber: c.phoneNumber, purePhoneNumber: c.phoneNumber, countryCode: '86', watermark: { appid: 'wxstubappid', timestamp: 1700000000 } } } }
       }
     },
     '/echo': {
@@ -112,7 +129,7 @@ function startStub (opts) {
         text,
         body: null
       }
-      const entry = { method: req.method, path: url.pathname, authorization: req.headers.authorization }
+      const entry = { method: req.method, path: url.pathname, authorization: req.headers.authorization, appid: req.headers['x-wx-appid'] }
       log.push(entry)
       let out
       if (text) {
@@ -133,8 +150,9 @@ function startStub (opts) {
       const headers = Object.assign({}, out.headers)
       let payload = ''
       if (out.body !== undefined) {
-        payload = typeof out.body === 'string' ? out.body : JSON.stringify(out.body)
-        if (!headers['Content-Type']) headers['Content-Type'] = typeof out.body === 'string' ? 'text/plain' : 'application/json; charset=utf-8'
+        const raw = typeof out.body === 'string' || Buffer.isBuffer(out.body)
+        payload = raw ? out.body : JSON.stringify(out.body)
+        if (!headers['Content-Type']) headers['Content-Type'] = raw ? 'text/plain' : 'application/json; charset=utf-8'
       }
       res.writeHead(out.status, headers)
       res.end(payload)
@@ -151,7 +169,7 @@ function startStub (opts) {
         sessions,
         /** count returns how many requests reached path. */
         count (path) { return log.filter(e => e.path === path).length },
-        /** respond overrides path: fn(ctx) returns a response, HANG, or nothing for the contract's answer. */
+        /** respond overrides path: fn(ctx) returns a response ({status, body, headers}; a string or Buffer body is sent as it is), HANG, or nothing for the contract's answer. */
         respond (path, fn) { overrides.set(path, fn) },
         /** expireAll makes every session the server holds expired. */
         expireAll () { for (const s of sessions.values()) s.expired = true },

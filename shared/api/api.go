@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/wxsession/wxsession/shared/apperr"
 	"github.com/wxsession/wxsession/shared/session"
@@ -23,11 +22,12 @@ const MaxBodyBytes = 64 << 10
 // is one.
 type Service interface {
 	Login(ctx context.Context, code string) (session.Login, error)
-	Validate(ctx context.Context, skey string) (session.Session, error)
-	Decrypt(ctx context.Context, skey string, in wxcrypto.Input) (json.RawMessage, error)
+	Validate(ctx context.Context, skey string) (session.Live, error)
+	Decrypt(ctx context.Context, skey string, read func() (wxcrypto.Input, error)) (json.RawMessage, error)
 	Logout(ctx context.Context, skey string) error
-	Now() time.Time
 }
+
+var _ Service = (*session.Service)(nil)
 
 // Option adjusts a handler.
 type Option func(*router)
@@ -35,7 +35,9 @@ type Option func(*router)
 // WithLogger sets where the per-request log lines go (slog.Default if unset).
 func WithLogger(l *slog.Logger) Option { return func(rt *router) { rt.log = l } }
 
-// Login serves POST /login.
+// Login serves POST /login. Like every one-route handler, it answers its
+// route at its own path, at "/" and under a path prefix ("/api/login"),
+// however the cloud maps requests onto the function.
 func Login(svc Service, opts ...Option) http.Handler { return newRouter(svc, opts, loginRoute) }
 
 // Validate serves GET /validate.
@@ -93,9 +95,9 @@ func login(svc Service, w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, loginResponse{
 		Skey:      l.Skey,
-		ExpiresIn: session.ExpiresIn(l.Session, svc.Now()),
-		OpenID:    l.Session.OpenID,
-		UnionID:   l.Session.UnionID,
+		ExpiresIn: l.ExpiresIn,
+		OpenID:    l.OpenID,
+		UnionID:   l.UnionID,
 	})
 	return nil
 }
@@ -111,7 +113,7 @@ func validate(svc Service, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, validateResponse{OpenID: s.OpenID, UnionID: s.UnionID, ExpiresIn: session.ExpiresIn(s, svc.Now())})
+	writeJSON(w, http.StatusOK, validateResponse{OpenID: s.OpenID, UnionID: s.UnionID, ExpiresIn: s.ExpiresIn})
 	return nil
 }
 
@@ -127,16 +129,13 @@ type decryptResponse struct {
 }
 
 func decrypt(svc Service, w http.ResponseWriter, r *http.Request) error {
-	// A missing skey is reported before a malformed body.
-	skey := skeyFrom(r)
-	if err := session.RequireSkey(skey); err != nil {
-		return err
-	}
-	var req decryptRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		return err
-	}
-	data, err := svc.Decrypt(r.Context(), skey, wxcrypto.Input(req))
+	// The body is read only once the service has the skey it requires, so a
+	// missing skey is reported before a malformed body.
+	data, err := svc.Decrypt(r.Context(), skeyFrom(r), func() (wxcrypto.Input, error) {
+		var req decryptRequest
+		err := decodeBody(w, r, &req)
+		return wxcrypto.Input(req), err
+	})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxsession/wxsession/shared/api"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store/memory"
@@ -22,13 +23,13 @@ import (
 func BenchmarkValidate(b *testing.B) {
 	st := memory.New(nil)
 	cfg := config.Config{AppID: appID, Secret: secret, APIBase: "http://127.0.0.1:1", TTL: 24 * time.Hour, MaxAge: 720 * time.Hour}
-	svc, err := session.NewService(cfg, st, wechat.NewClient(cfg.APIBase, appID, secret, nil))
+	svc, err := boot.NewService(cfg, st, wechat.NewClient(cfg.APIBase, appID, secret, nil))
 	if err != nil {
 		b.Fatal(err)
 	}
 	skey := session.NewSkey()
 	now := time.Now()
-	if err := st.PutSession(context.Background(), session.ID(skey), session.Session{
+	if err := st.PutSession(context.Background(), session.SkeyHash(skey), session.Session{
 		OpenID: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", UnionID: "o6_bmasdasdsad6_2sgVt7hMZOPfL", CreatedAt: now, ExpiresAt: now.Add(cfg.TTL),
 	}); err != nil {
 		b.Fatal(err)

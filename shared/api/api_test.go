@@ -15,9 +15,11 @@ import (
 
 	"github.com/wxsession/wxsession/shared/api"
 	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/faulty"
 	"github.com/wxsession/wxsession/shared/store/memory"
 	"github.com/wxsession/wxsession/shared/wechat"
 	"github.com/wxsession/wxsession/shared/wxcrypto"
@@ -28,26 +30,15 @@ const (
 	secret = "app-secret-for-api-tests"
 )
 
-// downStore fails every call, as an unreachable store does.
-type downStore struct{ session.Store }
-
-var errDown = errors.New("connection refused")
-
-func (downStore) GetSession(context.Context, string) (session.Session, error) {
-	return session.Session{}, errDown
-}
-func (downStore) DeleteSession(context.Context, string) error { return errDown }
-func (downStore) ClaimCode(context.Context, session.CodeClaim) (session.CodeClaim, bool, error) {
-	return session.CodeClaim{}, false, errDown
-}
-
 type env struct {
 	emu  *emulator.Emulator
 	h    http.Handler
 	logs *bytes.Buffer
 }
 
-func newEnv(t *testing.T, st session.Store) *env {
+// newEnv is every route over st (a fresh memory store if nil), talking to
+// an emulator.
+func newEnv(t *testing.T, st session.Store, opts ...session.Option) *env {
 	t.Helper()
 	emu := emulator.New(appID, secret)
 	srv := httptest.NewServer(emu)
@@ -58,7 +49,7 @@ func newEnv(t *testing.T, st session.Store) *env {
 	}
 	wx := wechat.NewClient(srv.URL, appID, secret, nil)
 	wx.AttemptTimeout = 300 * time.Millisecond
-	svc, err := session.NewService(cfg, st, wx)
+	svc, err := boot.NewService(cfg, st, wx, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +135,7 @@ func TestHappyPath(t *testing.T) {
 	}
 }
 
-// TestErrorContract produces every row of DESIGN.md section 3's error table.
+// TestErrorContract produces every row of the README's error table.
 func TestErrorContract(t *testing.T) {
 	e := newEnv(t, nil)
 	skey, openID := e.login(t, "alice")
@@ -224,7 +215,9 @@ func TestErrorContract(t *testing.T) {
 }
 
 func TestStoreUnavailable(t *testing.T) {
-	e := newEnv(t, downStore{memory.New(nil)})
+	down := faulty.New(memory.New(nil)) // fails every call, as an unreachable store does
+	down.Set(faulty.Fault{Mode: faulty.Fail})
+	e := newEnv(t, down)
 	for _, tt := range []struct{ method, path, body string }{
 		{"GET", "/validate", ""},
 		{"POST", "/logout", ""},
@@ -234,7 +227,7 @@ func TestStoreUnavailable(t *testing.T) {
 		if r.status != 503 || r.body["error"] != "store_unavailable" {
 			t.Fatalf("%s %s: got %d %s, want 503 store_unavailable", tt.method, tt.path, r.status, r.raw)
 		}
-		if strings.Contains(r.raw, errDown.Error()) {
+		if strings.Contains(r.raw, faulty.ErrInjected.Error()) {
 			t.Fatalf("503 body carries the cause: %s", r.raw)
 		}
 	}
@@ -243,13 +236,13 @@ func TestStoreUnavailable(t *testing.T) {
 // panicky is a Service that fails in ways the handlers must contain.
 type panicky struct{ api.Service }
 
-func (panicky) Validate(context.Context, string) (session.Session, error) {
+func (panicky) Validate(context.Context, string) (session.Live, error) {
 	panic("boom: secret detail")
 }
 func (panicky) Logout(context.Context, string) error {
 	return errors.New("unexpected: secret detail")
 }
-func (panicky) Decrypt(context.Context, string, wxcrypto.Input) (json.RawMessage, error) {
+func (panicky) Decrypt(context.Context, string, func() (wxcrypto.Input, error)) (json.RawMessage, error) {
 	return nil, apperr.Wrap(errors.New("secret detail"), apperr.Internal, "secret detail in the message too")
 }
 
@@ -275,27 +268,89 @@ func TestInternalErrorsCarryNoDetail(t *testing.T) {
 	}
 }
 
-func TestSingleFunctionHandlersServeOnlyTheirRoute(t *testing.T) {
+// TestPathForms: a one-route handler (a function's) answers its route at its
+// own path, at "/" and under a prefix, which is what Tencent function URLs
+// behind a custom domain, AWS function URLs and REST API stages may hand it;
+// every other path, and every path but the exact ones on the all-routes
+// handler (the local server's), is 404 not_found. A wrong method proves a
+// path matched without calling the service: 405 with Allow.
+func TestPathForms(t *testing.T) {
 	svc := panicky{}
-	for name, tt := range map[string]struct {
-		h    http.Handler
-		path string
+	handlers := map[string]struct {
+		h      http.Handler
+		route  string
+		method string
 	}{
-		"login":    {api.Login(svc), "/login"},
-		"validate": {api.Validate(svc), "/validate"},
-		"decrypt":  {api.Decrypt(svc), "/decrypt"},
-		"logout":   {api.Logout(svc), "/logout"},
-	} {
-		for _, other := range []string{"/login", "/validate", "/decrypt", "/logout"} {
-			if other == tt.path {
+		"login":    {api.Login(svc), "/login", "POST"},
+		"validate": {api.Validate(svc), "/validate", "GET"},
+		"decrypt":  {api.Decrypt(svc), "/decrypt", "POST"},
+		"logout":   {api.Logout(svc), "/logout", "POST"},
+	}
+	forms := []struct {
+		name  string
+		path  func(route string) string
+		match bool
+	}{
+		{"its route", func(r string) string { return r }, true},
+		{"root", func(string) string { return "/" }, true},
+		{"one prefix segment", func(r string) string { return "/api" + r }, true},
+		{"two prefix segments", func(r string) string { return "/prod/v1" + r }, true},
+		{"trailing slash", func(r string) string { return r + "/" }, false},
+		{"double slash", func(r string) string { return "/" + r }, false},
+		{"empty prefix segment", func(r string) string { return "/api/" + r }, false},
+		{"dot segment", func(r string) string { return "/." + r }, false},
+		{"dot-dot segment", func(r string) string { return "/x/.." + r }, false},
+		{"route inside a segment", func(r string) string { return "/api" + r[1:] }, false},
+		{"route then more", func(r string) string { return r + "/more" }, false},
+		{"upper case", func(r string) string { return strings.ToUpper(r) }, false},
+		{"empty", func(string) string { return "" }, false},
+	}
+	wrongMethod := map[string]string{"POST": "GET", "GET": "POST"}
+	serve := func(h http.Handler, method, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "/", nil)
+		req.URL.Path = path
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for name, fn := range handlers {
+		for _, form := range forms {
+			t.Run(name+"/"+form.name, func(t *testing.T) {
+				path := form.path(fn.route)
+				rec := serve(fn.h, wrongMethod[fn.method], path)
+				want, code := http.StatusNotFound, "not_found"
+				if form.match {
+					want, code = http.StatusMethodNotAllowed, "method_not_allowed"
+				}
+				if rec.Code != want || !strings.Contains(rec.Body.String(), code) {
+					t.Fatalf("%s function, %s %q: got %d %s, want %d %s", name, wrongMethod[fn.method], path, rec.Code, rec.Body, want, code)
+				}
+				if form.match && rec.Header().Get("Allow") != fn.method {
+					t.Fatalf("%s function, %q: Allow %q, want %q", name, path, rec.Header().Get("Allow"), fn.method)
+				}
+			})
+		}
+		// Another function's route, in any form, is not this one's.
+		for other, o := range handlers {
+			if other == name {
 				continue
 			}
-			rec := httptest.NewRecorder()
-			tt.h.ServeHTTP(rec, httptest.NewRequest("POST", other, nil))
-			if rec.Code != 404 {
-				t.Fatalf("%s function answered %s with %d, want 404", name, other, rec.Code)
+			for _, path := range []string{o.route, "/api" + o.route} {
+				if rec := serve(fn.h, "POST", path); rec.Code != http.StatusNotFound {
+					t.Fatalf("%s function answered %s with %d, want 404", name, path, rec.Code)
+				}
 			}
 		}
+	}
+	// The all-routes handler matches exactly.
+	all := api.All(svc)
+	for _, path := range []string{"/", "/api/login", "/prod/validate"} {
+		if rec := serve(all, "PUT", path); rec.Code != http.StatusNotFound {
+			t.Fatalf("the all-routes handler answered PUT %s with %d, want 404", path, rec.Code)
+		}
+	}
+	if rec := serve(all, "PUT", "/login"); rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("the all-routes handler answered PUT /login with %d, want 405", rec.Code)
 	}
 }
 

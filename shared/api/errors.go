@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/reqlog"
 )
 
 // statusOf is the one table mapping contract error codes to HTTP statuses.
@@ -43,13 +44,13 @@ type errorBody struct {
 
 // writeError answers with err's code and message. Anything that is not an
 // application error, and every 500, is answered as a bare internal error: the
-// detail goes only to the log line (through the request's logRecord).
+// detail goes only to the request's log line (see reqlog).
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *apperr.Error
 	if !errors.As(err, &e) || StatusOf(e.Code) == http.StatusInternalServerError {
 		e = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
 	}
-	recordError(r, err)
+	reqlog.SetError(r.Context(), err)
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}

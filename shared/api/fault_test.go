@@ -1,11 +1,9 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxsession/wxsession/shared/api"
-	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store/faulty"
@@ -37,21 +33,9 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	clock := &atomic.Int64{}
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	emu := emulator.New(appID, secret)
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
 	mem := memory.New(now)
 	st := faulty.New(mem)
-	wx := wechat.NewClient(srv.URL, appID, secret, nil)
-	wx.AttemptTimeout = 300 * time.Millisecond
-	cfg := config.Config{AppID: appID, Secret: secret, TTL: 24 * time.Hour, MaxAge: 720 * time.Hour}
-	svc, err := session.NewService(cfg, st, wx, session.WithClock(now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &bytes.Buffer{}
-	h := api.All(svc, api.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
-	return &faultEnv{env: &env{emu: emu, h: h, logs: logs}, store: st, mem: mem, clock: clock}
+	return &faultEnv{env: newEnv(t, st, session.WithClock(now)), store: st, mem: mem, clock: clock}
 }
 
 // TestStoreFaultPerOperation fails each store call a route makes, one at a

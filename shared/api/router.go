@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -23,20 +24,18 @@ import (
 )
 
 // router dispatches to its routes and wraps every request in the same
-// envelope: a request id, panic recovery, JSON 404/405 answers and one log
-// line.
+// envelope: a request id, panic recovery (the product's one), JSON 404/405
+// answers and one log line.
 type router struct {
 	svc    Service
 	log    *slog.Logger
 	routes map[string]route
-	allow  map[string]string // path -> Allow header value
 }
 
 func newRouter(svc Service, opts []Option, routes ...route) *router {
-	rt := &router{svc: svc, routes: make(map[string]route), allow: make(map[string]string)}
+	rt := &router{svc: svc, routes: make(map[string]route)}
 	for _, r := range routes {
 		rt.routes[r.path] = r
-		rt.allow[r.path] = r.method
 	}
 	for _, o := range opts {
 		o(rt)
@@ -47,26 +46,10 @@ func newRouter(svc Service, opts []Option, routes ...route) *router {
 	return rt
 }
 
-// logRecord is what the log line of one request says beyond the basics.
-type logRecord struct {
-	err error
-}
-
-type recordKey struct{}
-
-// recordError notes the error a request ended with, for its log line.
-func recordError(r *http.Request, err error) {
-	if rec, ok := r.Context().Value(recordKey{}).(*logRecord); ok {
-		rec.err = err
-	}
-}
-
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := requestID(r)
 	ctx, fields := reqlog.NewContext(r.Context())
-	rec := &logRecord{}
-	ctx = context.WithValue(ctx, recordKey{}, rec)
 	r = r.WithContext(ctx)
 	sw := &statusWriter{ResponseWriter: w}
 	sw.Header().Set("X-Request-Id", id)
@@ -80,13 +63,13 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if sw.status == 0 {
 				writeError(sw, r, err)
 			} else {
-				recordError(r, err)
+				reqlog.SetError(ctx, err)
 			}
 		}
-		rt.logRequest(r, id, name, sw.status, time.Since(start), rec.err, fields.Attrs())
+		rt.logRequest(r, id, name, sw.status, time.Since(start), fields.Err(), fields.Attrs())
 	}()
 
-	rte, ok := rt.routes[r.URL.Path]
+	rte, ok := rt.match(r.URL.Path)
 	switch {
 	case eventError(r.Context()) != nil:
 		// The runtime adapter could not turn its event into a request: the
@@ -97,7 +80,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, r, apperr.Errorf(apperr.NotFound, "no route %s %s", truncate(r.Method, 16), truncate(r.URL.Path, 64)))
 	case r.Method != rte.method:
 		name = rte.path
-		sw.Header().Set("Allow", rt.allow[rte.path])
+		sw.Header().Set("Allow", rte.method)
 		writeError(sw, r, apperr.Errorf(apperr.MethodNotAllowed, "%s takes %s", rte.path, rte.method))
 	default:
 		name = rte.path
@@ -105,6 +88,25 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(sw, r, err)
 		}
 	}
+}
+
+// match returns the route a path names. The handler of every route (the
+// local server's) matches paths exactly. A function's handler, which serves
+// one route, also answers it at "/" and under a prefix ("/api/login"): what a
+// function receives depends on how the cloud maps a custom domain or a stage
+// onto it. A prefix is clean whole segments, so "//login" and "/x/../login"
+// stay 404 there as everywhere.
+func (rt *router) match(p string) (route, bool) {
+	if r, ok := rt.routes[p]; ok || len(rt.routes) != 1 {
+		return r, ok
+	}
+	for _, r := range rt.routes {
+		prefix, ok := strings.CutSuffix(p, r.path)
+		if p == "/" || ok && prefix != "/" && strings.HasPrefix(prefix, "/") && path.Clean(prefix) == prefix {
+			return r, true
+		}
+	}
+	return route{}, false
 }
 
 func (rt *router) logRequest(r *http.Request, id, route string, status int, latency time.Duration, err error, extra []slog.Attr) {

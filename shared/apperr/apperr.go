@@ -77,8 +77,3 @@ func CodeOf(err error) Code {
 	}
 	return Internal
 }
-
-// Is reports whether err carries the given code.
-func Is(err error, code Code) bool {
-	return err != nil && CodeOf(err) == code
-}

@@ -1,25 +1,31 @@
 // Package boot builds what every wxsession function needs at start-up: the
 // JSON logger, the session store, the WeChat client and the session service.
-// It runs once per process (once per cold start), never per request.
+// It runs once per process (once per cold start), never per request, and it
+// is where process-wide choices (the default logger, go-redis's logger) are
+// made: the libraries it wires make none.
 package boot
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/seal"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store"
 	"github.com/wxsession/wxsession/shared/wechat"
 )
 
 // Logger makes a JSON slog logger on stderr the default and returns it. Log
-// lines are JSON so CloudWatch and CLS can index their fields.
+// lines are JSON so CloudWatch and CLS can index their fields; go-redis's own
+// lines (a failed dial, say) go through it too.
 func Logger() *slog.Logger {
 	l := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(l)
+	routeRedisLog()
 	return l
 }
 
@@ -30,8 +36,38 @@ func Service(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 	if err != nil {
 		return nil, err
 	}
-	wx := wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil)
-	return session.NewService(cfg, st, wx, session.WithLogger(log))
+	return NewService(cfg, st, wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithLogger(log))
+}
+
+// NewService builds the session service cfg describes over st, trading login
+// codes with wx. It translates the validated configuration into the core's
+// settings and adapts the WeChat client to the core's CodeExchanger.
+func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...session.Option) (*session.Service, error) {
+	set := session.Settings{
+		AppID:           cfg.AppID,
+		TTL:             cfg.TTL,
+		MaxAge:          cfg.MaxAge,
+		WatermarkMaxAge: cfg.WatermarkMaxAge,
+		// A claim is waited on for as long as the WeChat call behind it may
+		// take (an attempt, its retry) plus the store writes.
+		ClaimPatience: 2*wechat.DefaultAttemptTimeout + 2*time.Second,
+	}
+	if len(cfg.SealKey) > 0 {
+		sealer, err := seal.New(cfg.SealKey)
+		if err != nil {
+			return nil, fmt.Errorf("SESSION_SEAL_KEY: %w", err)
+		}
+		set.Sealer = sealer
+	}
+	return session.NewService(set, st, codeExchanger{wx}, opts...), nil
+}
+
+// codeExchanger adapts a *wechat.Client to session.CodeExchanger.
+type codeExchanger struct{ c *wechat.Client }
+
+func (x codeExchanger) Code2Session(ctx context.Context, code string) (session.WeChatSession, error) {
+	ws, err := x.c.Code2Session(ctx, code)
+	return session.WeChatSession(ws), err
 }
 
 // MustService is Service for a function's main: on failure it prints one line

@@ -8,7 +8,6 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
@@ -61,9 +60,22 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Var + ": " + e.Reason }
 
-// Load reads the configuration through lookup (os.LookupEnv in production).
-// It does not insist on WeChat credentials: see RequireCredentials.
+// Load reads a function's configuration through lookup (os.LookupEnv in
+// production). It requires SESSION_STORE: a function's memory store lives
+// and dies with its process, and separate functions cannot see each other's
+// sessions, so memory is used only when asked for by name. It does not insist
+// on WeChat credentials: see RequireCredentials.
 func Load(lookup func(string) (string, bool)) (Config, error) {
+	return load(lookup, "")
+}
+
+// LoadLocal is Load for the local server, which serves every route in one
+// process: SESSION_STORE defaults to memory.
+func LoadLocal(lookup func(string) (string, bool)) (Config, error) {
+	return load(lookup, StoreMemory)
+}
+
+func load(lookup func(string) (string, bool), defaultStore string) (Config, error) {
 	get := func(name string) string {
 		v, _ := lookup(name)
 		return strings.TrimSpace(v)
@@ -88,9 +100,12 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	}
 	cfg.APIBase = strings.TrimRight(cfg.APIBase, "/")
 
+	if cfg.Store == "" {
+		cfg.Store = defaultStore
+	}
 	switch cfg.Store {
 	case "":
-		cfg.Store = StoreMemory
+		return Config{}, &Error{"SESSION_STORE", "required: dynamodb, redis or memory (a function's memory store is its own process's: separate functions behind it lose every session)"}
 	case StoreMemory:
 	case StoreDynamoDB:
 		if cfg.Table == "" {
@@ -181,21 +196,6 @@ func RequireSecret(c Config) error {
 		return &Error{"WX_SECRET", "required: the mini-program's AppSecret"}
 	}
 	return nil
-}
-
-// LogValue keeps secrets out of logs: the secret, the seal key and the Redis URL
-// (which may carry a password) are never written.
-func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("appid", c.AppID),
-		slog.String("api_base", c.APIBase),
-		slog.String("store", c.Store),
-		slog.String("table", c.Table),
-		slog.Duration("ttl", c.TTL),
-		slog.Duration("max_age", c.MaxAge),
-		slog.Bool("sealed", len(c.SealKey) > 0),
-		slog.Duration("watermark_max_age", c.WatermarkMaxAge),
-	)
 }
 
 // MustLoad loads the configuration of a deployed function from the process

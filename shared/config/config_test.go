@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ func lookup(env map[string]string) func(string) (string, bool) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, err := config.Load(lookup(map[string]string{"WX_APPID": "wx1", "WX_SECRET": "s"}))
+	cfg, err := config.LoadLocal(lookup(map[string]string{"WX_APPID": "wx1", "WX_SECRET": "s"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +54,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"SESSION_STORE": "dynamodb"}, "SESSION_TABLE"},
 		{map[string]string{"SESSION_STORE": "redis"}, "REDIS_URL"},
 		{map[string]string{"SESSION_STORE": "redis", "REDIS_URL": "localhost:6379"}, "REDIS_URL"},
+		{map[string]string{"SESSION_STORE": "redis", "REDIS_URL": "redis://u:hunter2@127.0.0.1:x/0"}, "REDIS_URL"},
 		{map[string]string{"SESSION_TTL": "1 day"}, "SESSION_TTL"},
 		{map[string]string{"SESSION_TTL": "-1h"}, "SESSION_TTL"},
 		{map[string]string{"SESSION_MAX_AGE": "1h"}, "SESSION_MAX_AGE"},
@@ -65,10 +65,13 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantVar, func(t *testing.T) {
-			_, err := config.Load(lookup(tt.env))
+			_, err := config.LoadLocal(lookup(tt.env))
 			var ce *config.Error
 			if !errors.As(err, &ce) || ce.Var != tt.wantVar {
 				t.Fatalf("got %v, want an error naming %s", err, tt.wantVar)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error %q shows the password", err)
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error %q is more than one line", err)
@@ -85,7 +88,7 @@ func TestRequireCredentials(t *testing.T) {
 		{map[string]string{"WX_SECRET": "s"}, "WX_APPID"},
 		{map[string]string{"WX_APPID": "wx1"}, "WX_SECRET"},
 	} {
-		cfg, _ := config.Load(lookup(tt.env))
+		cfg, _ := config.LoadLocal(lookup(tt.env))
 		var ce *config.Error
 		if err := cfg.RequireCredentials(); !errors.As(err, &ce) || ce.Var != tt.wantVar {
 			t.Fatalf("got %v, want an error naming %s", err, tt.wantVar)
@@ -93,11 +96,20 @@ func TestRequireCredentials(t *testing.T) {
 	}
 }
 
-func TestLogValueHidesSecrets(t *testing.T) {
-	cfg, _ := config.Load(lookup(map[string]string{"WX_SECRET": "topsecret", "SESSION_STORE": "redis", "REDIS_URL": "redis://:hunter2@h:6379/0"}))
-	var b strings.Builder
-	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "cfg", cfg)
-	if strings.Contains(b.String(), "topsecret") || strings.Contains(b.String(), "hunter2") {
-		t.Fatalf("log line carries a secret: %s", b.String())
+// TestFunctionsNeedAStore: a function's configuration names its store; only
+// the local server falls back to memory.
+func TestFunctionsNeedAStore(t *testing.T) {
+	env := map[string]string{"WX_APPID": "wx1"}
+	_, err := config.Load(lookup(env))
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Var != "SESSION_STORE" || !strings.Contains(ce.Reason, "memory store") {
+		t.Fatalf("Load without SESSION_STORE: got %v, want an error naming SESSION_STORE and why", err)
+	}
+	env["SESSION_STORE"] = "memory"
+	if cfg, err := config.Load(lookup(env)); err != nil || cfg.Store != config.StoreMemory {
+		t.Fatalf("Load with SESSION_STORE=memory: got %+v, %v", cfg, err)
+	}
+	if cfg, err := config.LoadLocal(lookup(map[string]string{})); err != nil || cfg.Store != config.StoreMemory {
+		t.Fatalf("LoadLocal without SESSION_STORE: got %+v, %v, want memory", cfg, err)
 	}
 }

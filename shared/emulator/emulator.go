@@ -87,7 +87,6 @@ type Fault struct {
 // Emulator is an in-memory WeChat. It is safe for concurrent use.
 type Emulator struct {
 	defaultApp    string
-	unionID       bool
 	now           func() time.Time
 	tokenLifetime time.Duration
 	tokenOverlap  time.Duration
@@ -130,10 +129,6 @@ type Option func(*Emulator)
 // WithClock makes the emulator read the time from now.
 func WithClock(now func() time.Time) Option { return func(e *Emulator) { e.now = now } }
 
-// WithoutUnionID makes the emulator answer as for an app not bound to an Open
-// Platform account: no unionid.
-func WithoutUnionID() Option { return func(e *Emulator) { e.unionID = false } }
-
 // WithApp makes the emulator play one more app.
 func WithApp(appID, secret string) Option {
 	return func(e *Emulator) { e.apps[appID] = &app{id: appID, secret: secret} }
@@ -143,7 +138,6 @@ func WithApp(appID, secret string) Option {
 func New(appID, secret string, opts ...Option) *Emulator {
 	e := &Emulator{
 		defaultApp:    appID,
-		unionID:       true,
 		now:           time.Now,
 		tokenLifetime: DefaultTokenLifetime,
 		tokenOverlap:  TokenOverlap,
@@ -199,10 +193,7 @@ func (e *Emulator) userLocked(appID, name string) *user {
 	openID := e.OpenIDIn(appID, name)
 	u, ok := e.users[openID]
 	if !ok {
-		u = &user{appID: appID, name: name, openID: openID}
-		if e.unionID {
-			u.unionID = e.unionIDOf(name)
-		}
+		u = &user{appID: appID, name: name, openID: openID, unionID: e.unionIDOf(name)}
 		e.users[openID] = u
 	}
 	return u

@@ -2,11 +2,11 @@
 // started by: AWS Lambda, Tencent SCF, or plain HTTP. The handler is the
 // product; the runtimes only translate envelopes.
 //
-// Both cloud runtimes are built in by default. A release build may link just
-// its cloud's, keeping the other's library out of the binary: -tags
-// wxsession_lambda links AWS Lambda only, -tags wxsession_scf Tencent SCF only
-// (both tags, or neither, link both). Plain HTTP is always there. A binary
-// started by a runtime it was built without stops with one clear line.
+// Both cloud runtimes are built in by default. A release build leaves out the
+// other cloud's, and its library, with an opt-out tag: -tags
+// wxsession_nolambda drops AWS Lambda, -tags wxsession_noscf Tencent SCF.
+// Plain HTTP is always there. A binary started by a runtime it was built
+// without stops with one clear line naming the tag.
 package platform
 
 import (
@@ -23,35 +23,24 @@ import (
 	"time"
 )
 
-// DefaultPort is the plain-HTTP port when PORT is unset.
-const DefaultPort = 8080
-
 // shutdownGrace is how long in-flight requests may take to finish after
 // SIGTERM or SIGINT.
 const shutdownGrace = 10 * time.Second
 
 // Serve runs h on the runtime the environment names and returns only when the
-// process should exit. See DESIGN.md section 2:
+// process should exit:
 //   - AWS_LAMBDA_RUNTIME_API set: AWS Lambda;
 //   - else _LAMBDA_SERVER_PORT set: Tencent SCF (Go1 runtime);
-//   - else plain HTTP on $PORT (default 8080), as Tencent Web Functions run it.
-func Serve(h http.Handler) {
+//   - else plain HTTP on port (the configuration's PORT, validated there), as
+//     Tencent Web Functions run it.
+func Serve(h http.Handler, port int) {
 	switch Detect(os.Getenv) {
 	case RuntimeLambda:
-		startOrExit(startLambda, h, "AWS_LAMBDA_RUNTIME_API", "AWS Lambda", "wxsession_scf")
+		startOrExit(startLambda, h, "AWS_LAMBDA_RUNTIME_API", "AWS Lambda", "wxsession_nolambda")
 		return
 	case RuntimeSCF:
-		startOrExit(startSCF, h, "_LAMBDA_SERVER_PORT", "Tencent SCF", "wxsession_lambda")
+		startOrExit(startSCF, h, "_LAMBDA_SERVER_PORT", "Tencent SCF", "wxsession_noscf")
 		return
-	}
-	port := DefaultPort
-	if s := os.Getenv("PORT"); s != "" {
-		p, err := strconv.Atoi(s)
-		if err != nil || p < 1 || p > 65535 {
-			fmt.Fprintf(os.Stderr, "wxsession: configuration: PORT: %q is not a port number\n", s)
-			os.Exit(2)
-		}
-		port = p
 	}
 	if err := ListenAndServe(context.Background(), net.JoinHostPort("", strconv.Itoa(port)), h); err != nil {
 		slog.Error("serve", "err", err)
@@ -60,7 +49,8 @@ func Serve(h http.Handler) {
 }
 
 // startOrExit serves h with start, the runtime the environment variable named
-// v selected; start is nil when the build tag tag left that runtime out.
+// v selected; start is nil when the opt-out build tag tag left that runtime
+// out.
 func startOrExit(start func(http.Handler), h http.Handler, v, runtime, tag string) {
 	if start == nil {
 		fmt.Fprintf(os.Stderr, "wxsession: configuration: %s is set, but this binary was built without the %s runtime (-tags %s)\n", v, runtime, tag)

@@ -1,4 +1,4 @@
-//go:build wxsession_lambda || !wxsession_scf
+//go:build !wxsession_nolambda
 
 package platform
 

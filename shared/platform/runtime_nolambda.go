@@ -1,8 +1,8 @@
-//go:build wxsession_scf && !wxsession_lambda
+//go:build wxsession_nolambda
 
 package platform
 
 import "net/http"
 
-// startLambda is nil: this build (-tags wxsession_scf) links Tencent SCF only.
+// startLambda is nil: this build (-tags wxsession_nolambda) leaves AWS Lambda out.
 var startLambda func(http.Handler)

@@ -1,8 +1,8 @@
-//go:build wxsession_lambda && !wxsession_scf
+//go:build wxsession_noscf
 
 package platform
 
 import "net/http"
 
-// startSCF is nil: this build (-tags wxsession_lambda) links AWS Lambda only.
+// startSCF is nil: this build (-tags wxsession_noscf) leaves Tencent SCF out.
 var startSCF func(http.Handler)

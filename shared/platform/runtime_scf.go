@@ -1,4 +1,4 @@
-//go:build wxsession_scf || !wxsession_lambda
+//go:build !wxsession_noscf
 
 package platform
 

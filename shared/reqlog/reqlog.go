@@ -1,4 +1,5 @@
-// Package reqlog gathers the attributes of one request's log line.
+// Package reqlog gathers what one request's log line says: the attributes
+// layers add and the error the request ended with.
 //
 // The HTTP layer writes exactly one line per request. Layers below it add what
 // they learn (WeChat's errcode and rid, say) to the request's context instead
@@ -12,11 +13,12 @@ import (
 	"sync"
 )
 
-// Fields collects attributes for one request's log line. It is safe for
-// concurrent use.
+// Fields collects attributes for one request's log line, and the error it
+// ended with. It is safe for concurrent use.
 type Fields struct {
 	mu    sync.Mutex
 	attrs []slog.Attr
+	err   error
 }
 
 type key struct{}
@@ -27,10 +29,15 @@ func NewContext(ctx context.Context) (context.Context, *Fields) {
 	return context.WithValue(ctx, key{}, f), f
 }
 
+func fieldsOf(ctx context.Context) *Fields {
+	f, _ := ctx.Value(key{}).(*Fields)
+	return f
+}
+
 // Add appends attributes to the log line of the request ctx belongs to; it
 // does nothing when ctx carries no Fields.
 func Add(ctx context.Context, attrs ...slog.Attr) {
-	f, _ := ctx.Value(key{}).(*Fields)
+	f := fieldsOf(ctx)
 	if f == nil {
 		return
 	}
@@ -44,4 +51,23 @@ func (f *Fields) Attrs() []slog.Attr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]slog.Attr(nil), f.attrs...)
+}
+
+// SetError records err as the error the request ctx belongs to ended with; it
+// does nothing when ctx carries no Fields.
+func SetError(ctx context.Context, err error) {
+	f := fieldsOf(ctx)
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+}
+
+// Err returns the error recorded by SetError, if any.
+func (f *Fields) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }

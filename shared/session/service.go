@@ -18,22 +18,14 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/wxsession/wxsession/shared/apperr"
-	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/reqlog"
 	"github.com/wxsession/wxsession/shared/seal"
-	"github.com/wxsession/wxsession/shared/wechat"
 	"github.com/wxsession/wxsession/shared/wxcrypto"
 )
 
 // CodeLifetime is how long WeChat accepts a login code, and so how long a
 // repeated code returns the session it first created.
 const CodeLifetime = 5 * time.Minute
-
-// claimPatience is how long a login whose code another instance is already
-// trading waits for that instance's session to appear. It covers a WeChat call
-// with its retry and the store writes; an older claim with no session behind
-// it belongs to a login that failed or was logged out.
-const claimPatience = 2*wechat.DefaultAttemptTimeout + 2*time.Second
 
 // releaseTimeout bounds the release of a failed login's code claim, which
 // runs after the request's own context may be done.
@@ -42,25 +34,61 @@ const releaseTimeout = 2 * time.Second
 // Longest login code accepted; WeChat's are 32 characters.
 const maxCodeLen = 128
 
-// CodeExchanger trades a login code for the user's WeChat session; a
-// *wechat.Client is one.
+// Settings describe the app a Service serves. They arrive validated (boot
+// translates them from the configuration), so NewService trusts them.
+//
+// One Settings describes one app: a deployment that serves several
+// mini-programs builds one Service per app. A later setting is a new field
+// whose zero value keeps today's behaviour.
+type Settings struct {
+	// AppID is the mini-program's AppID: rows are keyed by it and decrypt
+	// checks watermarks against it.
+	AppID string
+	// TTL is the sliding session lifetime (SESSION_TTL).
+	TTL time.Duration
+	// MaxAge caps a session's life from login (SESSION_MAX_AGE); never
+	// shorter than TTL.
+	MaxAge time.Duration
+	// WatermarkMaxAge, when positive, is the oldest watermark decrypt accepts.
+	WatermarkMaxAge time.Duration
+	// Sealer seals session_keys at rest; nil stores them as WeChat sent them.
+	Sealer Sealer
+	// ClaimPatience is how long a login whose code another instance is
+	// already trading waits for that instance's session to appear: the
+	// longest the WeChat call with its retry and the store writes may take.
+	// An older claim with no session behind it belongs to a login that
+	// failed or was logged out.
+	ClaimPatience time.Duration
+}
+
+// Sealer seals secrets at rest and opens them again; *seal.Sealer is one. A
+// key ring that seals with its newest key and opens with any is another.
+type Sealer interface {
+	Seal(plaintext, additionalData []byte) []byte
+	Open(sealed, additionalData []byte) ([]byte, error)
+}
+
+// WeChatSession is what WeChat says of a user when it accepts a login code.
+type WeChatSession struct {
+	OpenID     string
+	UnionID    string // empty unless the app is bound to an Open Platform account
+	SessionKey string // base64, as WeChat sends it; a secret
+}
+
+// CodeExchanger trades a login code for the user's WeChat session. Its
+// errors are *apperr.Error values (invalid_code, wechat_unavailable, …).
 type CodeExchanger interface {
-	Code2Session(ctx context.Context, code string) (wechat.Session, error)
+	Code2Session(ctx context.Context, code string) (WeChatSession, error)
 }
 
 // Service implements login, validate, decrypt and logout over a Store.
 type Service struct {
+	set    Settings
 	store  Store
 	wx     CodeExchanger
-	appID  string
-	ttl    time.Duration
-	maxAge time.Duration
-	// sealer seals session_keys at rest; nil stores them as WeChat sent them.
-	sealer          *seal.Sealer
-	watermarkMaxAge time.Duration
-	now             func() time.Time
-	log             *slog.Logger
-	flight          singleflight.Group
+	now    func() time.Time
+	log    *slog.Logger
+	flight singleflight.Group
 }
 
 // Option adjusts a Service.
@@ -73,47 +101,34 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // request's own log line (a failed clean-up, say).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
-// NewService returns a Service for the app cfg describes.
-func NewService(cfg config.Config, store Store, wx CodeExchanger, opts ...Option) (*Service, error) {
-	s := &Service{
-		store:           store,
-		wx:              wx,
-		appID:           cfg.AppID,
-		ttl:             cfg.TTL,
-		maxAge:          cfg.MaxAge,
-		watermarkMaxAge: cfg.WatermarkMaxAge,
-		now:             time.Now,
-		log:             slog.Default(),
-	}
-	if s.ttl <= 0 || s.maxAge < s.ttl {
-		return nil, fmt.Errorf("session: TTL %s and max age %s are not usable", s.ttl, s.maxAge)
-	}
-	if len(cfg.SealKey) > 0 {
-		sealer, err := seal.New(cfg.SealKey)
-		if err != nil {
-			return nil, fmt.Errorf("session: SESSION_SEAL_KEY: %w", err)
-		}
-		s.sealer = sealer
-	}
+// NewService returns a Service for the app set describes, over store, trading
+// login codes with wx.
+func NewService(set Settings, store Store, wx CodeExchanger, opts ...Option) *Service {
+	s := &Service{set: set, store: store, wx: wx, now: time.Now, log: slog.Default()}
 	for _, o := range opts {
 		o(s)
 	}
-	return s, nil
+	return s
 }
 
-// Login is a session created (or found again) for a login code.
+// Live is a live session as one request saw it.
+type Live struct {
+	Session
+	// ExpiresIn is the session's remaining lifetime, in whole seconds, when
+	// the request was served.
+	ExpiresIn int64
+}
+
+func (s *Service) live(sess Session) Live {
+	return Live{Session: sess, ExpiresIn: int64(sess.ExpiresAt.Sub(s.now()) / time.Second)}
+}
+
+// Login is a session created (or found again) for a login code, and the skey
+// that names it.
 type Login struct {
-	Skey    string
-	Session Session
+	Skey string
+	Live
 }
-
-// ExpiresIn returns the session's remaining lifetime at now, in whole seconds.
-func ExpiresIn(s Session, now time.Time) int64 {
-	return int64(s.ExpiresAt.Sub(now) / time.Second)
-}
-
-// Now returns the service's current time.
-func (s *Service) Now() time.Time { return s.now() }
 
 // Login trades a login code for a session. A code seen again within its
 // lifetime returns the session it first created, with no second WeChat call;
@@ -123,7 +138,7 @@ func (s *Service) Login(ctx context.Context, code string) (Login, error) {
 	if code == "" || len(code) > maxCodeLen || strings.IndexFunc(code, notCodeRune) >= 0 {
 		return Login{}, apperr.Errorf(apperr.InvalidRequest, "code must be the string wx.login returned")
 	}
-	c := newCodeRef(s.appID, code)
+	c := newCodeRef(s.set.AppID, code)
 	// A login runs to its end even when the client that started it goes away
 	// (its connection closes, on plain HTTP): WeChat may already have used
 	// the code, and the client's retry with the same code must then find the
@@ -166,7 +181,7 @@ func newCodeRef(appID, code string) codeRef {
 
 func (s *Service) login(ctx context.Context, code string, c codeRef) (Login, error) {
 	skey := NewSkey()
-	giveUp := time.Now().Add(claimPatience) // real time: bounds the polling below
+	giveUp := time.Now().Add(s.set.ClaimPatience) // real time: bounds the polling below
 	for wait := 25 * time.Millisecond; ; wait = min(2*wait, 400*time.Millisecond) {
 		now := s.now()
 		claim := CodeClaim{ID: c.id, SealedSkey: c.sealer.Seal([]byte(skey), []byte(c.id)), CreatedAt: now, ExpiresAt: now.Add(CodeLifetime)}
@@ -182,14 +197,14 @@ func (s *Service) login(ctx context.Context, code string, c codeRef) (Login, err
 		if err != nil {
 			return Login{}, fmt.Errorf("open code claim: %w", err)
 		}
-		sess, err := s.store.GetSession(ctx, ID(string(heldSkey)))
+		sess, err := s.store.GetSession(ctx, SkeyHash(string(heldSkey)))
 		switch {
 		case err == nil:
 			reqlog.Add(ctx, slog.Bool("repeated_code", true))
-			return Login{Skey: string(heldSkey), Session: sess}, nil
+			return Login{Skey: string(heldSkey), Live: s.live(sess)}, nil
 		case !errors.Is(err, ErrNotFound):
 			return Login{}, storeError("read session of repeated code", err)
-		case now.Sub(holder.CreatedAt) > claimPatience || time.Now().After(giveUp):
+		case now.Sub(holder.CreatedAt) > s.set.ClaimPatience || time.Now().After(giveUp):
 			// The login that claimed the code failed without releasing it, or
 			// its session was logged out: the code is spent either way.
 			return Login{}, apperr.Errorf(apperr.InvalidCode, "the login code was already used; call wx.login again")
@@ -224,31 +239,40 @@ func (s *Service) create(ctx context.Context, code, claimID, skey string) (login
 	now := s.now()
 	// The user's row first: WeChat has replaced the session_key whether or not
 	// the session write below succeeds, and decrypt must use the newest one.
-	user := User{AppID: s.appID, OpenID: ws.OpenID, SessionKey: s.sealSessionKey(ws.OpenID, ws.SessionKey), ExpiresAt: now.Add(s.maxAge)}
+	user := User{AppID: s.set.AppID, OpenID: ws.OpenID, SessionKey: s.sealSessionKey(ws.OpenID, ws.SessionKey), ExpiresAt: now.Add(s.set.MaxAge)}
 	if err := s.store.PutUser(ctx, user); err != nil {
 		return Login{}, storeError("write user", err)
 	}
-	// SESSION_MAX_AGE >= SESSION_TTL (config checks), so the first expiry is
-	// never past the cap.
-	sess := Session{OpenID: ws.OpenID, UnionID: ws.UnionID, CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
-	if err := s.store.PutSession(ctx, ID(skey), sess); err != nil {
+	// MaxAge >= TTL (config checks), so the first expiry is never past the
+	// cap.
+	sess := Session{OpenID: ws.OpenID, UnionID: ws.UnionID, CreatedAt: now, ExpiresAt: now.Add(s.set.TTL)}
+	if err := s.store.PutSession(ctx, SkeyHash(skey), sess); err != nil {
 		return Login{}, storeError("write session", err)
 	}
-	return Login{Skey: skey, Session: sess}, nil
+	return Login{Skey: skey, Live: s.live(sess)}, nil
 }
 
 // Validate returns the live session an skey names, renewing it when less than
-// half of SESSION_TTL is left. Renewing only past half-time keeps a validate
-// in steady state to one store read and no write, while an active user never
+// half of its TTL is left. Renewing only past half-time keeps a validate in
+// steady state to one store read and no write, while an active user never
 // sees a session expire under them.
-func (s *Service) Validate(ctx context.Context, skey string) (Session, error) {
-	if err := RequireSkey(skey); err != nil {
-		return Session{}, err
+func (s *Service) Validate(ctx context.Context, skey string) (Live, error) {
+	if err := requireSkey(skey); err != nil {
+		return Live{}, err
 	}
+	sess, err := s.validate(ctx, skey)
+	if err != nil {
+		return Live{}, err
+	}
+	return s.live(sess), nil
+}
+
+// validate is Validate for a request known to carry an skey.
+func (s *Service) validate(ctx context.Context, skey string) (Session, error) {
 	if !wellFormedSkey(skey) {
 		return Session{}, errExpired()
 	}
-	id := ID(skey)
+	id := SkeyHash(skey)
 	sess, err := s.store.GetSession(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, errExpired()
@@ -260,11 +284,11 @@ func (s *Service) Validate(ctx context.Context, skey string) (Session, error) {
 	if !now.Before(sess.ExpiresAt) {
 		return Session{}, errExpired()
 	}
-	if sess.ExpiresAt.Sub(now) >= s.ttl/2 {
+	if sess.ExpiresAt.Sub(now) >= s.set.TTL/2 {
 		return sess, nil
 	}
-	renewed := now.Add(s.ttl)
-	if capAt := sess.CreatedAt.Add(s.maxAge); capAt.Before(renewed) {
+	renewed := now.Add(s.set.TTL)
+	if capAt := sess.CreatedAt.Add(s.set.MaxAge); capAt.Before(renewed) {
 		renewed = capAt
 	}
 	if !renewed.After(sess.ExpiresAt) {
@@ -284,22 +308,28 @@ func (s *Service) Validate(ctx context.Context, skey string) (Session, error) {
 	return sess, nil
 }
 
-// Decrypt checks the session, then opens data the mini-program received from
-// WeChat with the user's newest session_key. Malformed input is refused before
-// any store read.
-func (s *Service) Decrypt(ctx context.Context, skey string, in wxcrypto.Input) (json.RawMessage, error) {
-	if err := RequireSkey(skey); err != nil {
+// Decrypt checks the session, then opens the data read returns (what the
+// mini-program received from WeChat) with the user's newest session_key. read
+// is called only for a request that carries an skey, so an anonymous request
+// is told to log in before it is told its body is wrong; malformed data is
+// refused before any store read.
+func (s *Service) Decrypt(ctx context.Context, skey string, read func() (wxcrypto.Input, error)) (json.RawMessage, error) {
+	if err := requireSkey(skey); err != nil {
+		return nil, err
+	}
+	in, err := read()
+	if err != nil {
 		return nil, err
 	}
 	parsed, err := wxcrypto.Parse(in)
 	if err != nil {
 		return nil, apperr.Wrap(err, apperr.InvalidRequest, err.Error())
 	}
-	sess, err := s.Validate(ctx, skey)
+	sess, err := s.validate(ctx, skey)
 	if err != nil {
 		return nil, err
 	}
-	user, err := s.store.GetUser(ctx, s.appID, sess.OpenID)
+	user, err := s.store.GetUser(ctx, s.set.AppID, sess.OpenID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, errStale(errors.New("no session_key stored for the user"))
 	}
@@ -312,7 +342,7 @@ func (s *Service) Decrypt(ctx context.Context, skey string, in wxcrypto.Input) (
 		// rewrites it, so the client is sent down that path.
 		return nil, errStale(fmt.Errorf("open stored session_key: %w", err))
 	}
-	data, err := wxcrypto.Open(key, parsed, wxcrypto.Options{AppID: s.appID, MaxAge: s.watermarkMaxAge, Now: s.now()})
+	data, err := wxcrypto.Open(key, parsed, wxcrypto.Options{AppID: s.set.AppID, MaxAge: s.set.WatermarkMaxAge, Now: s.now()})
 	if err != nil {
 		return nil, errStale(err)
 	}
@@ -322,27 +352,27 @@ func (s *Service) Decrypt(ctx context.Context, skey string, in wxcrypto.Input) (
 // Logout ends the session an skey names. An unknown or expired skey is not an
 // error: the outcome the client wants holds either way.
 func (s *Service) Logout(ctx context.Context, skey string) error {
-	if err := RequireSkey(skey); err != nil {
+	if err := requireSkey(skey); err != nil {
 		return err
 	}
 	if !wellFormedSkey(skey) {
 		return nil
 	}
-	if err := s.store.DeleteSession(ctx, ID(skey)); err != nil {
+	if err := s.store.DeleteSession(ctx, SkeyHash(skey)); err != nil {
 		return storeError("delete session", err)
 	}
 	return nil
 }
 
-// sealedPrefix marks a session_key sealed under SESSION_SEAL_KEY. Unmarked
+// sealedPrefix marks a sealed session_key. Unmarked
 // values are read as plain, so sealing can be switched on for a live store.
 const sealedPrefix = "sealed:v1:"
 
 func (s *Service) sealSessionKey(openID, key string) string {
-	if s.sealer == nil {
+	if s.set.Sealer == nil {
 		return key
 	}
-	return sealedPrefix + base64.RawStdEncoding.EncodeToString(s.sealer.Seal([]byte(key), userAD(s.appID, openID)))
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(s.set.Sealer.Seal([]byte(key), userAD(s.set.AppID, openID)))
 }
 
 func (s *Service) openSessionKey(u User) (string, error) {
@@ -350,14 +380,14 @@ func (s *Service) openSessionKey(u User) (string, error) {
 	if !sealed {
 		return u.SessionKey, nil
 	}
-	if s.sealer == nil {
+	if s.set.Sealer == nil {
 		return "", errors.New("session_key is sealed but SESSION_SEAL_KEY is not set")
 	}
 	b, err := base64.RawStdEncoding.DecodeString(rest)
 	if err != nil {
 		return "", fmt.Errorf("sealed session_key: %w", err)
 	}
-	key, err := s.sealer.Open(b, userAD(u.AppID, u.OpenID))
+	key, err := s.set.Sealer.Open(b, userAD(u.AppID, u.OpenID))
 	if err != nil {
 		return "", err
 	}
@@ -370,9 +400,9 @@ func userAD(appID, openID string) []byte {
 	return sum[:]
 }
 
-// RequireSkey returns the session_required error for a request that sent no
+// requireSkey returns the session_required error for a request that sent no
 // skey, and nil otherwise.
-func RequireSkey(skey string) error {
+func requireSkey(skey string) error {
 	if skey == "" {
 		return apperr.Errorf(apperr.SessionRequired, "send the skey as Authorization: Bearer <skey> (or X-WX-Skey)")
 	}

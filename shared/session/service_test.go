@@ -7,14 +7,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wxsession/wxsession/shared/apperr"
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/faulty"
 	"github.com/wxsession/wxsession/shared/store/memory"
 	"github.com/wxsession/wxsession/shared/store/storetest"
 	"github.com/wxsession/wxsession/shared/wechat"
@@ -26,88 +27,27 @@ const (
 	secret = "app-secret-for-tests"
 )
 
-// countingStore counts the operations that reach the store, and can be told
-// to fail them.
-type countingStore struct {
-	session.Store
-	reads, writes atomic.Int64
-	fail          atomic.Bool
-}
-
-var errDown = errors.New("store is down")
-
-func (s *countingStore) read() error {
-	s.reads.Add(1)
-	if s.fail.Load() {
-		return errDown
-	}
-	return nil
-}
-
-func (s *countingStore) write() error {
-	s.writes.Add(1)
-	if s.fail.Load() {
-		return errDown
-	}
-	return nil
-}
-
-func (s *countingStore) ClaimCode(ctx context.Context, c session.CodeClaim) (session.CodeClaim, bool, error) {
-	if err := s.write(); err != nil {
-		return session.CodeClaim{}, false, err
-	}
-	return s.Store.ClaimCode(ctx, c)
-}
-
-func (s *countingStore) PutUser(ctx context.Context, u session.User) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.PutUser(ctx, u)
-}
-
-func (s *countingStore) PutSession(ctx context.Context, id string, sess session.Session) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.PutSession(ctx, id, sess)
-}
-
-func (s *countingStore) RenewSession(ctx context.Context, id string, at time.Time) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.RenewSession(ctx, id, at)
-}
-
-func (s *countingStore) DeleteSession(ctx context.Context, id string) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.DeleteSession(ctx, id)
-}
-
-func (s *countingStore) GetSession(ctx context.Context, id string) (session.Session, error) {
-	if err := s.read(); err != nil {
-		return session.Session{}, err
-	}
-	return s.Store.GetSession(ctx, id)
-}
-
-func (s *countingStore) GetUser(ctx context.Context, appID, openID string) (session.User, error) {
-	if err := s.read(); err != nil {
-		return session.User{}, err
-	}
-	return s.Store.GetUser(ctx, appID, openID)
-}
-
 type fixture struct {
 	clock *storetest.Clock
 	emu   *emulator.Emulator
 	mem   *memory.Store
-	store *countingStore
+	store *faulty.Store // counts the operations that reach the store, and fails them on demand
 	svc   *session.Service
 	cfg   config.Config
+}
+
+// reads and writes count the store operations made so far (releasing a code
+// claim aside).
+func (f *fixture) reads() int {
+	return f.store.Calls(faulty.GetSession) + f.store.Calls(faulty.GetUser)
+}
+
+func (f *fixture) writes() int {
+	n := 0
+	for _, op := range []faulty.Op{faulty.ClaimCode, faulty.PutUser, faulty.PutSession, faulty.RenewSession, faulty.DeleteSession} {
+		n += f.store.Calls(op)
+	}
+	return n
 }
 
 func newFixture(t *testing.T, adjust ...func(*config.Config)) *fixture {
@@ -121,7 +61,7 @@ func newFixture(t *testing.T, adjust ...func(*config.Config)) *fixture {
 		a(&f.cfg)
 	}
 	f.mem = memory.New(f.clock.Now)
-	f.store = &countingStore{Store: f.mem}
+	f.store = faulty.New(f.mem)
 	f.svc = f.newService(t, f.store)
 	return f
 }
@@ -130,7 +70,7 @@ func newFixture(t *testing.T, adjust ...func(*config.Config)) *fixture {
 // over the same store would be.
 func (f *fixture) newService(t *testing.T, st session.Store) *session.Service {
 	t.Helper()
-	svc, err := session.NewService(f.cfg, st, wechat.NewClient(f.cfg.APIBase, appID, secret, nil), session.WithClock(f.clock.Now))
+	svc, err := boot.NewService(f.cfg, st, wechat.NewClient(f.cfg.APIBase, appID, secret, nil), session.WithClock(f.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,22 +104,22 @@ func TestLoginIssuesAnOpaqueSkey(t *testing.T) {
 	if err != nil || len(raw) < 32 {
 		t.Fatalf("skey %q is not >= 256 bits of unpadded base64url", l.Skey)
 	}
-	key, _ := f.emu.SessionKey(l.Session.OpenID)
-	for _, secretish := range []string{key, l.Session.OpenID, code} {
+	key, _ := f.emu.SessionKey(l.OpenID)
+	for _, secretish := range []string{key, l.OpenID, code} {
 		if strings.Contains(l.Skey, secretish) {
 			t.Fatalf("skey contains %q", secretish)
 		}
 	}
-	if l.Session.OpenID != f.emu.OpenID("alice") || l.Session.UnionID == "" {
+	if l.OpenID != f.emu.OpenID("alice") || l.UnionID == "" {
 		t.Fatalf("got session %+v, want alice's openid and unionid", l.Session)
 	}
-	if got := session.ExpiresIn(l.Session, f.clock.Now()); got != int64(24*time.Hour/time.Second) {
+	if got := l.ExpiresIn; got != int64(24*time.Hour/time.Second) {
 		t.Fatalf("expires_in = %d, want a full TTL", got)
 	}
 	if _, err := f.mem.GetSession(context.Background(), l.Skey); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("the store holds a row under the raw skey")
 	}
-	if _, err := f.mem.GetSession(context.Background(), session.ID(l.Skey)); err != nil {
+	if _, err := f.mem.GetSession(context.Background(), session.SkeyHash(l.Skey)); err != nil {
 		t.Fatalf("the store holds no row under the skey's hash: %v", err)
 	}
 }
@@ -213,12 +153,12 @@ func TestSlidingExpiryRenewsPastHalfTTL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f.clock.Advance(tt.advance)
-			writes := f.store.writes.Load()
+			writes := f.writes()
 			s, err := f.svc.Validate(ctx, l.Skey)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if wrote := f.store.writes.Load() > writes; wrote != tt.wantWrite {
+			if wrote := f.writes() > writes; wrote != tt.wantWrite {
 				t.Fatalf("wrote = %v, want %v", wrote, tt.wantWrite)
 			}
 			if left := s.ExpiresAt.Sub(f.clock.Now()); left != tt.wantLeft {
@@ -231,13 +171,13 @@ func TestSlidingExpiryRenewsPastHalfTTL(t *testing.T) {
 func TestValidateInSteadyStateIsOneReadNoWrite(t *testing.T) {
 	f := newFixture(t)
 	l := f.login(t, "alice")
-	reads, writes := f.store.reads.Load(), f.store.writes.Load()
+	reads, writes := f.reads(), f.writes()
 	for range 10 {
 		if _, err := f.svc.Validate(context.Background(), l.Skey); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if r, w := f.store.reads.Load()-reads, f.store.writes.Load()-writes; r != 10 || w != 0 {
+	if r, w := f.reads()-reads, f.writes()-writes; r != 10 || w != 0 {
 		t.Fatalf("10 validates made %d reads and %d writes, want 10 and 0", r, w)
 	}
 }
@@ -245,7 +185,7 @@ func TestValidateInSteadyStateIsOneReadNoWrite(t *testing.T) {
 func TestRenewalWritesAtMostOncePerHalfTTL(t *testing.T) {
 	f := newFixture(t)
 	l := f.login(t, "alice")
-	writes := f.store.writes.Load()
+	writes := f.writes()
 	// An active user validating every 10 minutes for 4 days.
 	for range 4 * 24 * 6 {
 		f.clock.Advance(10 * time.Minute)
@@ -254,7 +194,7 @@ func TestRenewalWritesAtMostOncePerHalfTTL(t *testing.T) {
 		}
 	}
 	// 96h with a renewal at most every 12h: 8 writes at most.
-	if w := f.store.writes.Load() - writes; w < 1 || w > 8 {
+	if w := f.writes() - writes; w < 1 || w > 8 {
 		t.Fatalf("%d renewal writes over 96h, want between 1 and 8", w)
 	}
 }
@@ -296,7 +236,7 @@ func TestExpiredButPresentRowsAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(25 * time.Hour)
-	if _, err := lagging.GetSession(context.Background(), session.ID(l.Skey)); err != nil {
+	if _, err := lagging.GetSession(context.Background(), session.SkeyHash(l.Skey)); err != nil {
 		t.Fatalf("precondition: the lagging store should still return the row: %v", err)
 	}
 	_, err = svc.Validate(context.Background(), l.Skey)
@@ -321,7 +261,7 @@ func TestValidateRefusals(t *testing.T) {
 			wantCode(t, err, tt.want)
 		})
 	}
-	if r := f.store.reads.Load(); r != 1 {
+	if r := f.reads(); r != 1 {
 		t.Fatalf("malformed skeys reached the store: %d reads, want 1 (the unknown one)", r)
 	}
 }
@@ -427,7 +367,7 @@ func TestLoginRefusesMalformedCodes(t *testing.T) {
 func TestStoreDownIsStoreUnavailableAndWritesNoSession(t *testing.T) {
 	f := newFixture(t)
 	l := f.login(t, "alice")
-	f.store.fail.Store(true)
+	f.store.Set(faulty.Fault{Mode: faulty.Fail})
 	_, err := f.svc.Validate(context.Background(), l.Skey)
 	wantCode(t, err, apperr.StoreUnavailable)
 	_, err = f.svc.Login(context.Background(), f.emu.Code("bob"))
@@ -435,7 +375,7 @@ func TestStoreDownIsStoreUnavailableAndWritesNoSession(t *testing.T) {
 	err = f.svc.Logout(context.Background(), l.Skey)
 	wantCode(t, err, apperr.StoreUnavailable)
 
-	f.store.fail.Store(false)
+	f.store.Clear()
 	if _, err := f.svc.Validate(context.Background(), l.Skey); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
@@ -444,14 +384,11 @@ func TestStoreDownIsStoreUnavailableAndWritesNoSession(t *testing.T) {
 	}
 }
 
-// failSessionWrite fails only PutSession, after the user row was written.
-type failSessionWrite struct{ session.Store }
-
-func (failSessionWrite) PutSession(context.Context, string, session.Session) error { return errDown }
-
 func TestFailedSessionWriteReleasesTheCode(t *testing.T) {
 	f := newFixture(t)
-	svc := f.newService(t, failSessionWrite{f.mem})
+	st := faulty.New(f.mem) // fails only PutSession, after the user row was written
+	st.Set(faulty.Fault{Mode: faulty.Fail, Ops: []faulty.Op{faulty.PutSession}})
+	svc := f.newService(t, st)
 	code := f.emu.Code("alice")
 	_, err := svc.Login(context.Background(), code)
 	wantCode(t, err, apperr.StoreUnavailable)
@@ -464,15 +401,15 @@ func TestDecryptUsesTheNewestSessionKey(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	first := f.login(t, "alice")
-	oldData, err := f.emu.Encrypt(first.Session.OpenID, nil)
+	oldData, err := f.emu.Encrypt(first.OpenID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Decrypt(ctx, first.Skey, wxcrypto.Input(oldData)); err != nil {
+	if _, err := f.svc.Decrypt(ctx, first.Skey, input(wxcrypto.Input(oldData))); err != nil {
 		t.Fatalf("decrypt under the current key: %v", err)
 	}
 	second := f.login(t, "alice") // WeChat issues a new session_key
-	newData, _ := f.emu.Encrypt(second.Session.OpenID, nil)
+	newData, _ := f.emu.Encrypt(second.OpenID, nil)
 
 	tests := []struct {
 		name string
@@ -486,7 +423,7 @@ func TestDecryptUsesTheNewestSessionKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := f.svc.Decrypt(ctx, tt.skey, wxcrypto.Input(tt.in))
+			_, err := f.svc.Decrypt(ctx, tt.skey, input(wxcrypto.Input(tt.in)))
 			wantCode(t, err, tt.want)
 		})
 	}
@@ -496,36 +433,36 @@ func TestDecryptChecks(t *testing.T) {
 	f := newFixture(t, func(c *config.Config) { c.WatermarkMaxAge = time.Minute })
 	ctx := context.Background()
 	l := f.login(t, "alice")
-	good, _ := f.emu.Encrypt(l.Session.OpenID, nil)
-	key, _ := f.emu.SessionKey(l.Session.OpenID)
+	good, _ := f.emu.Encrypt(l.OpenID, nil)
+	key, _ := f.emu.SessionKey(l.OpenID)
 	otherApp, _ := emulator.EncryptWith(key, map[string]any{"watermark": map[string]any{"appid": "wxother", "timestamp": f.clock.Now().Unix()}}, "{}")
 	badSig := good
 	badSig.Signature = wxcrypto.Sign(good.RawData+"x", key)
 
-	reads := f.store.reads.Load()
-	_, err := f.svc.Decrypt(ctx, l.Skey, wxcrypto.Input{EncryptedData: "***", IV: good.IV})
+	reads := f.reads()
+	_, err := f.svc.Decrypt(ctx, l.Skey, input(wxcrypto.Input{EncryptedData: "***", IV: good.IV}))
 	wantCode(t, err, apperr.InvalidRequest)
-	if f.store.reads.Load() != reads {
+	if f.reads() != reads {
 		t.Fatalf("malformed input reached the store")
 	}
-	_, err = f.svc.Decrypt(ctx, "", wxcrypto.Input(good))
+	_, err = f.svc.Decrypt(ctx, "", input(wxcrypto.Input(good)))
 	wantCode(t, err, apperr.SessionRequired)
-	_, err = f.svc.Decrypt(ctx, session.NewSkey(), wxcrypto.Input(good))
+	_, err = f.svc.Decrypt(ctx, session.NewSkey(), input(wxcrypto.Input(good)))
 	wantCode(t, err, apperr.SessionExpired)
-	_, err = f.svc.Decrypt(ctx, l.Skey, wxcrypto.Input(otherApp))
+	_, err = f.svc.Decrypt(ctx, l.Skey, input(wxcrypto.Input(otherApp)))
 	wantCode(t, err, apperr.StaleSessionKey)
-	_, err = f.svc.Decrypt(ctx, l.Skey, wxcrypto.Input(badSig))
+	_, err = f.svc.Decrypt(ctx, l.Skey, input(wxcrypto.Input(badSig)))
 	wantCode(t, err, apperr.StaleSessionKey)
 
-	reads = f.store.reads.Load()
-	if _, err := f.svc.Decrypt(ctx, l.Skey, wxcrypto.Input(good)); err != nil {
+	reads = f.reads()
+	if _, err := f.svc.Decrypt(ctx, l.Skey, input(wxcrypto.Input(good))); err != nil {
 		t.Fatal(err)
 	}
-	if r := f.store.reads.Load() - reads; r > 2 {
+	if r := f.reads() - reads; r > 2 {
 		t.Fatalf("decrypt made %d store reads, want at most 2", r)
 	}
 	f.clock.Advance(2 * time.Minute)
-	_, err = f.svc.Decrypt(ctx, l.Skey, wxcrypto.Input(good))
+	_, err = f.svc.Decrypt(ctx, l.Skey, input(wxcrypto.Input(good)))
 	wantCode(t, err, apperr.StaleSessionKey) // watermark older than WATERMARK_MAX_AGE
 }
 
@@ -536,25 +473,25 @@ func TestSealedSessionKeys(t *testing.T) {
 	}
 	f := newFixture(t, func(c *config.Config) { c.SealKey = sealKey })
 	l := f.login(t, "alice")
-	u, err := f.mem.GetUser(context.Background(), appID, l.Session.OpenID)
+	u, err := f.mem.GetUser(context.Background(), appID, l.OpenID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, _ := f.emu.SessionKey(l.Session.OpenID)
+	plain, _ := f.emu.SessionKey(l.OpenID)
 	if strings.Contains(u.SessionKey, plain) || !strings.HasPrefix(u.SessionKey, "sealed:") {
 		t.Fatalf("stored session_key %q is not sealed", u.SessionKey)
 	}
-	data, _ := f.emu.Encrypt(l.Session.OpenID, nil)
-	if _, err := f.svc.Decrypt(context.Background(), l.Skey, wxcrypto.Input(data)); err != nil {
+	data, _ := f.emu.Encrypt(l.OpenID, nil)
+	if _, err := f.svc.Decrypt(context.Background(), l.Skey, input(wxcrypto.Input(data))); err != nil {
 		t.Fatalf("decrypt with a sealed key: %v", err)
 	}
 	// A sealed key copied into another user's row does not open; the client
 	// is told to log in again, which writes a fresh row.
 	m := f.login(t, "mallory")
-	if err := f.mem.PutUser(context.Background(), session.User{AppID: appID, OpenID: m.Session.OpenID, SessionKey: u.SessionKey, ExpiresAt: u.ExpiresAt}); err != nil {
+	if err := f.mem.PutUser(context.Background(), session.User{AppID: appID, OpenID: m.OpenID, SessionKey: u.SessionKey, ExpiresAt: u.ExpiresAt}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.Decrypt(context.Background(), m.Skey, wxcrypto.Input(data))
+	_, err = f.svc.Decrypt(context.Background(), m.Skey, input(wxcrypto.Input(data)))
 	wantCode(t, err, apperr.StaleSessionKey)
 }
 
@@ -574,4 +511,9 @@ func TestLogout(t *testing.T) {
 		t.Fatalf("logout of a malformed skey: %v", err)
 	}
 	wantCode(t, f.svc.Logout(ctx, ""), apperr.SessionRequired)
+}
+
+// input hands Decrypt data that is already read.
+func input(in wxcrypto.Input) func() (wxcrypto.Input, error) {
+	return func() (wxcrypto.Input, error) { return in, nil }
 }

@@ -25,10 +25,10 @@ func NewSkey() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// ID returns the id a session is stored under: the SHA-256 of its skey.
-// A fast hash suffices because the skey has 256 bits of entropy; the store
-// never sees the skey itself.
-func ID(skey string) string {
+// SkeyHash returns what a session is stored under: the hex SHA-256 of its
+// skey. A fast hash suffices because the skey has 256 bits of entropy; the
+// store never sees the skey itself.
+func SkeyHash(skey string) string {
 	sum := sha256.Sum256([]byte(skey))
 	return hex.EncodeToString(sum[:])
 }

@@ -19,6 +19,6 @@ func BenchmarkID(b *testing.B) {
 	skey := session.NewSkey()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = session.ID(skey)
+		_ = session.SkeyHash(skey)
 	}
 }

@@ -2,17 +2,16 @@
 // DynamoDB or Redis. It is the one place that knows all three, so a
 // function's main only calls Open.
 //
-// Every store is built in by default. A release build may link just the one
-// its cloud uses, which keeps the other's client library out of the binary
-// (smaller, and less to load at a cold start): -tags wxsession_dynamodb links
-// DynamoDB only, -tags wxsession_redis Redis only (both tags, or neither,
-// link both). The memory store is always there. A binary asked for a store it
-// was built without stops at start-up with one line naming SESSION_STORE.
+// Every store is built in by default. A release build may leave out the one
+// its cloud does not use, which keeps that client library out of the binary
+// (smaller, and less to load at a cold start): -tags wxsession_nodynamodb
+// leaves out DynamoDB, -tags wxsession_noredis Redis. The memory store is
+// always there. A binary asked for a store it was built without stops at
+// start-up with one line naming SESSION_STORE.
 package store
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
@@ -46,7 +45,7 @@ func WarmConnection() Option { return func(o *options) { o.warm = true } }
 func withGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
 
 // Open returns the store cfg.Store names, reading the time from now (time.Now
-// if nil). Build it once per process, before serving: it makes no network
+// if nil). cfg is validated (config.Load): Open trusts it. Build it once per process, before serving: it makes no network
 // call (unless CreateMissingTable is given), and its clients reuse their
 // connections across invocations.
 //
@@ -56,7 +55,7 @@ func withGetenv(getenv func(string) string) Option { return func(o *options) { o
 // AWS_ENDPOINT_URL) for DynamoDB Local. For redis it dials cfg.RedisURL
 // lazily.
 //
-// A bad or missing setting is a *config.Error naming the variable. The store
+// A bad or missing AWS setting is a *config.Error naming the variable. The store
 // returned for redis holds connections and implements io.Closer; a
 // long-running process may close it on shutdown, a function need not.
 func Open(ctx context.Context, cfg config.Config, now func() time.Time, opts ...Option) (session.Store, error) {
@@ -68,13 +67,10 @@ func Open(ctx context.Context, cfg config.Config, now func() time.Time, opts ...
 		now = time.Now
 	}
 	switch cfg.Store {
-	case config.StoreMemory, "":
-		return memory.New(now), nil
 	case config.StoreDynamoDB:
 		return openDynamo(ctx, cfg, now, o)
 	case config.StoreRedis:
 		return openRedis(cfg, now)
-	default:
-		return nil, &config.Error{Var: "SESSION_STORE", Reason: fmt.Sprintf("%q is not one of memory, dynamodb, redis", cfg.Store)}
 	}
+	return memory.New(now), nil
 }

@@ -1,4 +1,4 @@
-//go:build wxsession_dynamodb || !wxsession_redis
+//go:build !wxsession_nodynamodb
 
 package store
 
@@ -16,9 +16,6 @@ import (
 )
 
 func openDynamo(ctx context.Context, cfg config.Config, now func() time.Time, o options) (session.Store, error) {
-	if cfg.Table == "" {
-		return nil, &config.Error{Var: "SESSION_TABLE", Reason: "required when SESSION_STORE=dynamodb"}
-	}
 	copts, err := dynamoClientOptions(o.getenv)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-//go:build wxsession_redis && !wxsession_dynamodb
+//go:build wxsession_nodynamodb
 
 package store
 
@@ -10,7 +10,7 @@ import (
 	"github.com/wxsession/wxsession/shared/session"
 )
 
-// openDynamo refuses: this build links Redis only (-tags wxsession_redis).
+// openDynamo refuses: this build leaves DynamoDB out (-tags wxsession_nodynamodb).
 func openDynamo(context.Context, config.Config, func() time.Time, options) (session.Store, error) {
-	return nil, &config.Error{Var: "SESSION_STORE", Reason: `"dynamodb" is not built into this binary (it was built with -tags wxsession_redis)`}
+	return nil, &config.Error{Var: "SESSION_STORE", Reason: `"dynamodb" is not built into this binary (it was built with -tags wxsession_nodynamodb)`}
 }

@@ -1,4 +1,4 @@
-//go:build wxsession_dynamodb && !wxsession_redis
+//go:build wxsession_noredis
 
 package store
 
@@ -9,7 +9,7 @@ import (
 	"github.com/wxsession/wxsession/shared/session"
 )
 
-// openRedis refuses: this build links DynamoDB only (-tags wxsession_dynamodb).
+// openRedis refuses: this build leaves Redis out (-tags wxsession_noredis).
 func openRedis(config.Config, func() time.Time) (session.Store, error) {
-	return nil, &config.Error{Var: "SESSION_STORE", Reason: `"redis" is not built into this binary (it was built with -tags wxsession_dynamodb)`}
+	return nil, &config.Error{Var: "SESSION_STORE", Reason: `"redis" is not built into this binary (it was built with -tags wxsession_noredis)`}
 }

@@ -1,4 +1,4 @@
-//go:build wxsession_redis || !wxsession_dynamodb
+//go:build !wxsession_noredis
 
 package store
 
@@ -11,9 +11,6 @@ import (
 )
 
 func openRedis(cfg config.Config, now func() time.Time) (session.Store, error) {
-	if cfg.RedisURL == "" {
-		return nil, &config.Error{Var: "REDIS_URL", Reason: "required when SESSION_STORE=redis"}
-	}
 	client, err := redis.NewClient(cfg.RedisURL)
 	if err != nil {
 		return nil, &config.Error{Var: "REDIS_URL", Reason: err.Error()}

@@ -113,7 +113,7 @@ type answer interface {
 // goes to the log line. It returns the last answer.
 func retryOnBusy[T answer](ctx context.Context, logKey string, call func() (T, error)) (T, bool, error) {
 	r, err := call()
-	if err != nil || r.errcode() != ErrBusy || !canRetry(ctx) {
+	if err != nil || r.errcode() != ErrcodeBusy || !canRetry(ctx) {
 		return r, false, err
 	}
 	reqlog.Add(ctx, slog.Int(logKey+"_retry_after_errcode", r.errcode()), slog.String(logKey+"_first_rid", r.requestID()))

@@ -88,14 +88,14 @@ func (c *Client) PhoneNumber(ctx context.Context, accessToken, code, openID stri
 	switch {
 	case r.ErrCode == 0:
 		return r.phone()
-	case retried && r.ErrCode == ErrCodeUsed:
+	case retried && r.ErrCode == ErrcodeCodeUsed:
 		// The first attempt reached WeChat and used the code before failing:
 		// the code is gone through no fault of the client.
 		return Phone{}, apperr.Wrap(fmt.Errorf("getuserphonenumber retry: errcode %d after -1, rid %s", r.ErrCode, r.requestID()),
 			apperr.WeChatUnavailable, "WeChat failed while using the phone code; ask the user to tap the button again")
-	case r.ErrCode == ErrInvalidCode || r.ErrCode == ErrCodeUsed || r.ErrCode == ErrcodeInvalidAppID:
+	case r.ErrCode == ErrcodeInvalidCode || r.ErrCode == ErrcodeCodeUsed || r.ErrCode == ErrcodeInvalidAppID:
 		return Phone{}, apperr.Wrap(cause, apperr.InvalidPhoneCode, "the phone code is invalid, expired or already used; ask the user to tap the button again")
-	case r.ErrCode == ErrRateLimited:
+	case r.ErrCode == ErrcodeRateLimited:
 		return Phone{}, &apperr.Error{Code: apperr.RateLimited, Message: "WeChat's phone number quota is used up for now; retry later",
 			RetryAfter: rateLimitRetryAfter, Err: cause}
 	case refusedToken(r.ErrCode):

@@ -85,7 +85,7 @@ func (c *Client) StableToken(ctx context.Context, appID, secret string) (AccessT
 		msg = "WeChat refused the app secret"
 	case ErrcodeIPNotAllowed:
 		msg = "this server's IP address is not on the app's IP allow-list"
-	case ErrcodeDailyQuota, ErrRateLimited:
+	case ErrcodeDailyQuota, ErrcodeRateLimited:
 		msg = "the app's access_token quota is used up for now"
 	}
 	return AccessToken{}, apperr.Wrap(cause, apperr.WeChatUnavailable, msg)

@@ -21,11 +21,11 @@ import (
 
 // WeChat's errcodes for jscode2session that wxsession tells apart.
 const (
-	ErrBusy        = -1    // system busy: worth one retry
-	ErrInvalidCode = 40029 // code unknown or expired
-	ErrCodeUsed    = 40163 // code already used
-	ErrHighRisk    = 40226 // high-risk user, login blocked
-	ErrRateLimited = 45011 // API minute-quota reached
+	ErrcodeBusy        = -1    // system busy: worth one retry
+	ErrcodeInvalidCode = 40029 // code unknown or expired
+	ErrcodeCodeUsed    = 40163 // code already used
+	ErrcodeHighRisk    = 40226 // high-risk user, login blocked
+	ErrcodeRateLimited = 45011 // API minute-quota reached
 )
 
 // Defaults for a Client.
@@ -53,11 +53,6 @@ type Session struct {
 	OpenID     string
 	UnionID    string // empty unless the app is bound to an Open Platform account
 	SessionKey string // base64, as WeChat sends it; a secret
-}
-
-// LogValue keeps the session_key out of logs.
-func (s Session) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("openid", s.OpenID), slog.Bool("unionid", s.UnionID != ""))
 }
 
 // Client calls WeChat's APIs: jscode2session for its own app, and
@@ -107,7 +102,7 @@ type reply struct {
 // wechat_unavailable. WeChat's errcode and rid go to the request's log line.
 func (c *Client) Code2Session(ctx context.Context, code string) (Session, error) {
 	r, err := c.attempt(ctx, code)
-	if err == nil && r.ErrCode == ErrBusy && c.canRetry(ctx) {
+	if err == nil && r.ErrCode == ErrcodeBusy && c.canRetry(ctx) {
 		reqlog.Add(ctx, slog.Int("wechat_retry_after_errcode", r.ErrCode), slog.String("wechat_first_rid", r.requestID()))
 		select {
 		case <-time.After(retryDelay):
@@ -115,7 +110,7 @@ func (c *Client) Code2Session(ctx context.Context, code string) (Session, error)
 			return Session{}, apperr.Wrap(ctx.Err(), apperr.WeChatUnavailable, "WeChat did not answer in time")
 		}
 		r, err = c.attempt(ctx, code)
-		if err == nil && r.ErrCode == ErrCodeUsed {
+		if err == nil && r.ErrCode == ErrcodeCodeUsed {
 			// The first attempt reached WeChat and used the code before
 			// failing: the code is gone through no fault of the client.
 			return Session{}, apperr.Wrap(fmt.Errorf("jscode2session retry: errcode %d after -1, rid %s", r.ErrCode, r.requestID()),
@@ -137,13 +132,13 @@ func (c *Client) Code2Session(ctx context.Context, code string) (Session, error)
 				apperr.WeChatUnavailable, "WeChat gave an incomplete answer")
 		}
 		return Session{OpenID: r.OpenID, UnionID: r.UnionID, SessionKey: r.SessionKey}, nil
-	case ErrInvalidCode:
+	case ErrcodeInvalidCode:
 		return Session{}, apperr.Wrap(cause, apperr.InvalidCode, "the login code is invalid or expired; call wx.login again")
-	case ErrCodeUsed:
+	case ErrcodeCodeUsed:
 		return Session{}, apperr.Wrap(cause, apperr.InvalidCode, "the login code was already used; call wx.login again")
-	case ErrHighRisk:
+	case ErrcodeHighRisk:
 		return Session{}, apperr.Wrap(cause, apperr.CodeBlocked, "WeChat blocked this login (high-risk user)")
-	case ErrRateLimited:
+	case ErrcodeRateLimited:
 		return Session{}, &apperr.Error{Code: apperr.RateLimited, Message: "WeChat's login quota is used up for now; retry later",
 			RetryAfter: rateLimitRetryAfter, Err: cause}
 	default:

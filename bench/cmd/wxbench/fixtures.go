@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxsession/wxsession/shared/boot"
 	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/session"
@@ -74,7 +75,7 @@ func newFixtures(ctx context.Context, root, endpoint string) (*fixtures, error) 
 		f.close()
 		return nil, err
 	}
-	f.svc, err = session.NewService(cfg, dynamo.New(f.client, f.table, nil), wechat.NewClient(f.wxURL, appID, secret, nil))
+	f.svc, err = boot.NewService(cfg, dynamo.New(f.client, f.table, nil), wechat.NewClient(f.wxURL, appID, secret, nil))
 	if err != nil {
 		f.close()
 		return nil, err
@@ -143,7 +144,7 @@ func (f *fixtures) workloads(ctx context.Context) (map[string]workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.floorKey = "s#" + session.ID(vSkey)
+	f.floorKey = "s#" + session.SkeyHash(vSkey)
 	dSkey, err := f.login(ctx, "dora")
 	if err != nil {
 		return nil, err

@@ -1,16 +1,21 @@
 // Package awslambda runs an http.Handler on AWS Lambda behind API Gateway.
 //
-// It answers three kinds of event, told apart by their shape:
-//   - HTTP API proxy events, payload format 2.0;
+// It answers these kinds of event, told apart by a few of their fields and
+// then read as aws-lambda-go's events types:
+//   - HTTP API proxy events, payload format 2.0 (also Lambda function URLs);
 //   - REST API (and HTTP API payload 1.0) proxy events;
 //   - HTTP API Lambda authorizer events, payload format 2.0, answered with a
-//     simple response. The event is served as GET /validate carrying the
-//     event's headers, so the validate function can guard any other route of
-//     the API without that route's code calling /validate itself.
+//     simple response;
+//   - REST API Lambda authorizer events, TOKEN and REQUEST, answered with an
+//     IAM policy for the methodArn.
+//
+// An authorizer event is served as GET /validate carrying the event's
+// headers (or token), so the validate function can guard any other route of
+// the API without that route's code calling /validate itself.
 //
 // The adapter only translates envelopes: the handler decides every status,
-// header and body. An event it cannot read is answered 400 invalid_request in
-// the contract's JSON shape; it never ends the process.
+// header and body. An event it cannot read is served as a stand-in request
+// the handler answers 400 invalid_request; it never ends the process.
 package awslambda
 
 import (
@@ -22,35 +27,27 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/wxsession/wxsession/shared/apperr"
 	"github.com/wxsession/wxsession/shared/platform/internal/envelope"
 )
 
 // AuthorizerPath is the route an authorizer event is served as.
 const AuthorizerPath = "/validate"
 
+// ErrUnauthorized is what a REST API authorizer returns for a request without
+// a live session: API Gateway answers the client 401 Unauthorized when the
+// function fails with exactly this message (a Deny policy would be a 403).
+var ErrUnauthorized = errors.New("Unauthorized")
+
 // Start serves h on the Lambda Runtime API named by AWS_LAMBDA_RUNTIME_API and
 // never returns. On SIGTERM (Lambda sends it before shutting an idle
 // environment down) the process logs and exits cleanly.
-//
-// Unless GOMAXPROCS is set, it runs Go on one P: Lambda hands an environment
-// one invocation at a time, so a second P never runs request work in
-// parallel; it only adds hand-offs between threads and spinning while the
-// store call is in flight. One P cut validate's warm duration by about a
-// fifth and its cold start's CPU time by about a millisecond (make bench).
-// Lambda shows a function at least two vCPUs whatever its memory setting
-// (which throttles them instead), and Go's default follows what it sees.
 func Start(h http.Handler) {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
 	lambda.StartWithOptions(NewHandler(h), lambda.WithEnableSIGTERM(func() {
 		slog.Info("SIGTERM: Lambda is shutting this environment down")
 		os.Exit(0)
@@ -68,8 +65,8 @@ var _ lambda.Handler = (*Handler)(nil)
 // Option adjusts a Handler.
 type Option func(*Handler)
 
-// WithLogger sets where the adapter logs unreadable events and panics
-// (slog.Default if unset).
+// WithLogger sets where the adapter logs unreadable authorizer events
+// (slog.Default if unset); everything else is the handler's to log.
 func WithLogger(l *slog.Logger) Option { return func(a *Handler) { a.log = l } }
 
 // NewHandler returns a Handler serving API Gateway events through h.
@@ -84,229 +81,69 @@ func NewHandler(h http.Handler, opts ...Option) *Handler {
 	return a
 }
 
-// eventKind is the shape of an invocation payload.
-type eventKind int
-
-const (
-	kindUnknown    eventKind = iota
-	kindHTTPAPI              // HTTP API, payload 2.0
-	kindRESTAPI              // REST API, or HTTP API payload 1.0
-	kindAuthorizer           // HTTP API Lambda authorizer, payload 2.0
-)
-
-// event holds every field the adapter reads from any of the three event
-// kinds, so that an invocation is decoded in one pass: the kind is told from
-// the same struct the request is then built from. (Decoding a probe first and
-// then the kind's full aws-lambda-go type read each event twice, and the
-// JSON decoding was most of the adapter's cost.)
-type event struct {
-	Version  string `json:"version"`
-	Type     string `json:"type"`     // the authorizer's "REQUEST"
-	RouteArn string `json:"routeArn"` // the authorizer's
-
-	// HTTP API 2.0 and the authorizer
-	RawPath        string            `json:"rawPath"`
-	RawQueryString string            `json:"rawQueryString"`
-	Cookies        []string          `json:"cookies"`
-	Headers        map[string]string `json:"headers"` // REST API 1.0 too
-
-	// REST API 1.0
-	HTTPMethod                      string              `json:"httpMethod"`
-	Path                            string              `json:"path"`
-	MultiValueHeaders               map[string][]string `json:"multiValueHeaders"`
-	QueryStringParameters           map[string]string   `json:"queryStringParameters"`
-	MultiValueQueryStringParameters map[string][]string `json:"multiValueQueryStringParameters"`
-
-	Body            string `json:"body"`
-	IsBase64Encoded bool   `json:"isBase64Encoded"`
-
+// probe holds the few fields that tell the kinds of event apart.
+type probe struct {
+	Version        string `json:"version"`
+	Type           string `json:"type"`      // authorizers: TOKEN or REQUEST
+	RouteArn       string `json:"routeArn"`  // HTTP API authorizer
+	MethodArn      string `json:"methodArn"` // REST API authorizer
+	HTTPMethod     string `json:"httpMethod"`
 	RequestContext struct {
-		DomainName string `json:"domainName"`
-		RequestID  string `json:"requestId"`
-		Stage      string `json:"stage"`
 		// HTTP is set, even to {}, in HTTP API 2.0 and authorizer events.
-		HTTP *struct {
-			Method   string `json:"method"`
-			SourceIP string `json:"sourceIp"`
-		} `json:"http"`
-		Identity struct {
-			SourceIP string `json:"sourceIp"` // REST API 1.0
-		} `json:"identity"`
+		HTTP json.RawMessage `json:"http"`
 	} `json:"requestContext"`
 }
 
-// kind tells which kind of event ev is. The authorizer is checked first: its
-// payload also has version 2.0 and requestContext.http.
-func (ev *event) kind() eventKind {
-	switch {
-	case ev.Type == "REQUEST" && ev.RouteArn != "" && ev.Version == "2.0":
-		return kindAuthorizer
-	case ev.Version == "2.0" && ev.RequestContext.HTTP != nil:
-		return kindHTTPAPI
-	case ev.HTTPMethod != "" && ev.Type == "":
-		return kindRESTAPI
-	}
-	return kindUnknown
-}
-
-// decode reads an invocation payload. One pass into event serves every
-// well-formed event. A payload that does not fit it (a field of an
-// unexpected type) is told apart by its kind fields alone and read as that
-// kind's aws-lambda-go type, so the error, if any, names the field.
-func decode(payload []byte) (event, eventKind, error) {
-	var ev event
-	if json.Unmarshal(payload, &ev) == nil {
-		return ev, ev.kind(), nil
-	}
-	ev = event{}
-	var p struct {
-		Version        string `json:"version"`
-		Type           string `json:"type"`
-		RouteArn       string `json:"routeArn"`
-		HTTPMethod     string `json:"httpMethod"`
-		RequestContext struct {
-			HTTP json.RawMessage `json:"http"`
-		} `json:"requestContext"`
-	}
+// Invoke answers one invocation. Every failure of an HTTP event, an unreadable
+// one included, is an HTTP answer, so API Gateway relays it to the client as
+// is. Only authorizers return errors: ErrUnauthorized for a REST API request
+// without a live session, and any other error when wxsession itself failed
+// (the store is down, say), which API Gateway answers 500.
+func (a *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var p probe
 	if json.Unmarshal(payload, &p) != nil {
-		return ev, kindUnknown, nil
+		p = probe{} // not a JSON object: no kind
 	}
-	var err error
 	switch {
-	case p.Type == "REQUEST" && p.RouteArn != "" && p.Version == "2.0":
-		var au events.APIGatewayV2CustomAuthorizerV2Request
-		if err = json.Unmarshal(payload, &au); err == nil {
-			ev.Headers, ev.Cookies = au.Headers, au.Cookies
-			ev.setContext(au.RequestContext.DomainName, au.RequestContext.RequestID, au.RequestContext.Stage)
-			ev.setHTTP(au.RequestContext.HTTP.Method, au.RequestContext.HTTP.SourceIP)
-		}
-		return ev, kindAuthorizer, err
+	case p.Version == "" && p.MethodArn != "" && (p.Type == "TOKEN" || p.Type == "REQUEST"):
+		return a.authorizeREST(ctx, payload, p.Type == "TOKEN")
+	case p.Version == "2.0" && p.Type == "REQUEST" && p.RouteArn != "":
+		return a.authorizeHTTPAPI(ctx, payload)
 	case p.Version == "2.0" && len(p.RequestContext.HTTP) > 0 && string(p.RequestContext.HTTP) != "null":
-		var v2 events.APIGatewayV2HTTPRequest
-		if err = json.Unmarshal(payload, &v2); err == nil {
-			ev.RawPath, ev.RawQueryString, ev.Headers, ev.Cookies = v2.RawPath, v2.RawQueryString, v2.Headers, v2.Cookies
-			ev.Body, ev.IsBase64Encoded = v2.Body, v2.IsBase64Encoded
-			ev.setContext(v2.RequestContext.DomainName, v2.RequestContext.RequestID, v2.RequestContext.Stage)
-			ev.setHTTP(v2.RequestContext.HTTP.Method, v2.RequestContext.HTTP.SourceIP)
-		}
-		return ev, kindHTTPAPI, err
+		return a.serveHTTPAPI(ctx, payload)
 	case p.HTTPMethod != "" && p.Type == "":
-		var v1 events.APIGatewayProxyRequest
-		if err = json.Unmarshal(payload, &v1); err == nil {
-			ev.HTTPMethod, ev.Path, ev.Headers, ev.MultiValueHeaders = v1.HTTPMethod, v1.Path, v1.Headers, v1.MultiValueHeaders
-			ev.QueryStringParameters, ev.MultiValueQueryStringParameters = v1.QueryStringParameters, v1.MultiValueQueryStringParameters
-			ev.Body, ev.IsBase64Encoded = v1.Body, v1.IsBase64Encoded
-			ev.setContext(v1.RequestContext.DomainName, v1.RequestContext.RequestID, v1.RequestContext.Stage)
-			ev.RequestContext.Identity.SourceIP = v1.RequestContext.Identity.SourceIP
-		}
-		return ev, kindRESTAPI, err
+		return a.serveRESTAPI(ctx, payload)
 	}
-	return ev, kindUnknown, nil
-}
-
-// sourceIP is the client address an HTTP API or authorizer event carries; an
-// authorizer event may come without requestContext.http.
-func (ev *event) sourceIP() string {
-	if ev.RequestContext.HTTP == nil {
-		return ""
-	}
-	return ev.RequestContext.HTTP.SourceIP
-}
-
-func (ev *event) setContext(domainName, requestID, stage string) {
-	ev.RequestContext.DomainName, ev.RequestContext.RequestID, ev.RequestContext.Stage = domainName, requestID, stage
-}
-
-func (ev *event) setHTTP(method, sourceIP string) {
-	ev.RequestContext.HTTP = &struct {
-		Method   string `json:"method"`
-		SourceIP string `json:"sourceIp"`
-	}{method, sourceIP}
-}
-
-// Invoke answers one invocation. It returns an error only when the answer
-// cannot be encoded, which does not happen; every other failure is an HTTP
-// answer, so API Gateway relays it to the client as is.
-func (a *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err error) {
-	kind := kindUnknown
-	defer func() {
-		// The handler's panics are caught by envelope.Serve; this guards the
-		// adapter's own code.
-		if p := recover(); p != nil {
-			a.log.ErrorContext(ctx, "lambda adapter panicked", "panic", p, "aws_request_id", awsRequestID(ctx))
-			if kind == kindAuthorizer {
-				out, err = json.Marshal(events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false})
-				return
-			}
-			out, err = v2Response(envelope.Error(http.StatusInternalServerError, apperr.Internal, "internal error", awsRequestID(ctx)))
-		}
-	}()
-	ev, kind, decodeErr := decode(payload)
-	switch kind {
-	case kindHTTPAPI:
-		if decodeErr != nil {
-			return v2Response(badEvent(ctx, "the HTTP API event could not be read: "+jsonProblem(decodeErr)))
-		}
-		return a.serveHTTPAPI(ctx, &ev)
-	case kindRESTAPI:
-		if decodeErr != nil {
-			return v1Response(badEvent(ctx, "the REST API event could not be read: "+jsonProblem(decodeErr)))
-		}
-		return a.serveRESTAPI(ctx, &ev)
-	case kindAuthorizer:
-		if decodeErr != nil {
-			a.log.WarnContext(ctx, "unreadable authorizer event", "aws_request_id", awsRequestID(ctx), "err", jsonProblem(decodeErr))
-			return denied()
-		}
-		return a.authorize(ctx, &ev)
-	}
-	a.log.WarnContext(ctx, "unreadable Lambda event", "aws_request_id", awsRequestID(ctx), "bytes", len(payload))
 	// Status, headers and body are read the same way by REST and HTTP APIs.
-	return v2Response(badEvent(ctx, "the Lambda event is not an API Gateway proxy event (HTTP API 2.0 or REST API 1.0) or an HTTP API authorizer event"))
+	return v2Response(a.bad(ctx, "the Lambda event is not an API Gateway proxy event (HTTP API 2.0 or REST API 1.0) or a Lambda authorizer event"))
 }
 
 // serveHTTPAPI serves an HTTP API payload 2.0 event.
-func (a *Handler) serveHTTPAPI(ctx context.Context, ev *event) ([]byte, error) {
-	body, err := envelope.DecodeBody(ev.Body, ev.IsBase64Encoded)
-	if err != nil {
-		return v2Response(badEvent(ctx, err.Error()))
+func (a *Handler) serveHTTPAPI(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return v2Response(a.bad(ctx, "the HTTP API event could not be read: "+jsonProblem(err)))
 	}
 	rc := ev.RequestContext
-	req := envelope.Request{
+	return v2Response(envelope.ServeEvent(ctx, a.h, envelope.Request{
 		Method:    rc.HTTP.Method,
 		Path:      stripStage(ev.RawPath, rc.Stage),
 		Escaped:   true,
 		RawQuery:  ev.RawQueryString,
 		Header:    singleHeaders(ev.Headers, ev.Cookies),
-		Body:      body,
+		Body:      ev.Body,
+		IsBase64:  ev.IsBase64Encoded,
 		Host:      rc.DomainName,
-		SourceIP:  ev.sourceIP(),
+		SourceIP:  rc.HTTP.SourceIP,
 		RequestID: rc.RequestID,
-	}
-	hr, err := req.HTTPRequest(ctx)
-	if err != nil {
-		return v2Response(badEvent(ctx, err.Error()))
-	}
-	return v2Response(envelope.Serve(a.h, hr, a.log))
+	}, awsRequestID(ctx)))
 }
 
 // serveRESTAPI serves a REST API (payload 1.0) event.
-func (a *Handler) serveRESTAPI(ctx context.Context, ev *event) ([]byte, error) {
-	body, err := envelope.DecodeBody(ev.Body, ev.IsBase64Encoded)
-	if err != nil {
-		return v1Response(badEvent(ctx, err.Error()))
-	}
-	header := http.Header{}
-	if len(ev.MultiValueHeaders) > 0 {
-		for name, vs := range ev.MultiValueHeaders {
-			for _, v := range vs {
-				header.Add(name, v)
-			}
-		}
-	} else {
-		for name, v := range ev.Headers {
-			header.Set(name, v)
-		}
+func (a *Handler) serveRESTAPI(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return v1Response(a.bad(ctx, "the REST API event could not be read: "+jsonProblem(err)))
 	}
 	query := ev.MultiValueQueryStringParameters
 	if len(query) == 0 && len(ev.QueryStringParameters) > 0 {
@@ -316,75 +153,141 @@ func (a *Handler) serveRESTAPI(ctx context.Context, ev *event) ([]byte, error) {
 		}
 	}
 	rc := ev.RequestContext
-	req := envelope.Request{
+	return v1Response(envelope.ServeEvent(ctx, a.h, envelope.Request{
 		Method:    ev.HTTPMethod,
 		Path:      ev.Path,
-		RawQuery:  encodeQuery(query),
-		Header:    header,
-		Body:      body,
+		RawQuery:  url.Values(query).Encode(), // REST API query parameters arrive decoded
+		Header:    multiHeaders(ev.MultiValueHeaders, ev.Headers),
+		Body:      ev.Body,
+		IsBase64:  ev.IsBase64Encoded,
 		Host:      rc.DomainName,
 		SourceIP:  rc.Identity.SourceIP,
 		RequestID: rc.RequestID,
-	}
-	hr, err := req.HTTPRequest(ctx)
-	if err != nil {
-		return v1Response(badEvent(ctx, err.Error()))
-	}
-	return v1Response(envelope.Serve(a.h, hr, a.log))
+	}, awsRequestID(ctx)))
 }
 
-// authorizerIdentity is what a 200 from GET /validate says.
-type authorizerIdentity struct {
-	OpenID  string `json:"openid"`
-	UnionID string `json:"unionid"`
-}
+// identity is what a 200 from GET /validate says, as the authorizer context
+// hands it to the protected route ($context.authorizer.openid / .unionid).
+type identity map[string]any
 
-// authorize answers an HTTP API Lambda authorizer event (payload 2.0, simple
-// response). The event is served as GET /validate with the event's headers,
-// through the same handler as every other request; a 200 with an openid
-// authorizes the request and hands the openid (and unionid) to the protected
-// route as $context.authorizer.openid / .unionid. A refused skey denies it:
-// API Gateway then answers the client 403 without invoking the route. A
-// failure of wxsession itself (a 5xx: the store is down, say) is returned as
-// an invocation error instead, so the gateway answers 500: the client must not
-// take an outage for an expired session and log in again.
-func (a *Handler) authorize(ctx context.Context, ev *event) ([]byte, error) {
-	deny := denied
-	rc := ev.RequestContext
-	req := envelope.Request{
-		Method:    http.MethodGet,
-		Path:      AuthorizerPath,
-		Header:    singleHeaders(ev.Headers, ev.Cookies),
-		Host:      rc.DomainName,
-		SourceIP:  ev.sourceIP(), // an authorizer event is told by its type, not by requestContext.http
-		RequestID: rc.RequestID,
-	}
-	hr, err := req.HTTPRequest(ctx)
+// validate serves an authorizer event as GET /validate with the event's
+// headers, through the same handler as every other request. It returns the
+// caller's identity for a live session; for none, nil and the status
+// /validate answered (0 when the event describes no request).
+func (a *Handler) validate(ctx context.Context, r envelope.Request) (identity, int) {
+	r.Method, r.Path = http.MethodGet, AuthorizerPath
+	req, err := r.HTTPRequest(ctx)
 	if err != nil {
-		return deny()
+		return nil, 0
 	}
-	resp := envelope.Serve(a.h, hr, a.log)
-	if resp.Status >= http.StatusInternalServerError {
-		return nil, fmt.Errorf("authorizer: /validate answered %d", resp.Status)
-	}
+	resp := envelope.Serve(a.h, req)
 	if resp.Status != http.StatusOK {
-		return deny()
+		return nil, resp.Status
 	}
-	var id authorizerIdentity
+	var id struct {
+		OpenID  string `json:"openid"`
+		UnionID string `json:"unionid"`
+	}
 	if err := json.Unmarshal(resp.Body, &id); err != nil || id.OpenID == "" {
 		a.log.WarnContext(ctx, "authorizer: /validate answered 200 without an openid", "aws_request_id", awsRequestID(ctx))
-		return deny()
+		return nil, resp.Status
 	}
-	authCtx := map[string]any{"openid": id.OpenID}
+	out := identity{"openid": id.OpenID}
 	if id.UnionID != "" {
-		authCtx["unionid"] = id.UnionID
+		out["unionid"] = id.UnionID
 	}
-	return json.Marshal(events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: authCtx})
+	return out, resp.Status
 }
 
-// denied is the simple authorizer response that refuses the request.
-func denied() ([]byte, error) {
-	return json.Marshal(events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false})
+// authorizeHTTPAPI answers an HTTP API Lambda authorizer event (payload 2.0,
+// simple response). A refused skey denies the request: API Gateway then
+// answers the client 403 without invoking the route. A failure of wxsession
+// itself (a 5xx: the store is down, say) is returned as an invocation error
+// instead, so the gateway answers 500: the client must not take an outage for
+// an expired session and log in again.
+func (a *Handler) authorizeHTTPAPI(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.APIGatewayV2CustomAuthorizerV2Request
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		a.log.WarnContext(ctx, "unreadable authorizer event", "aws_request_id", awsRequestID(ctx), "err", jsonProblem(err))
+		return json.Marshal(events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false})
+	}
+	rc := ev.RequestContext
+	id, status := a.validate(ctx, envelope.Request{
+		Header:    singleHeaders(ev.Headers, ev.Cookies),
+		Host:      rc.DomainName,
+		SourceIP:  rc.HTTP.SourceIP,
+		RequestID: rc.RequestID,
+	})
+	if status >= http.StatusInternalServerError {
+		return nil, fmt.Errorf("authorizer: /validate answered %d", status)
+	}
+	return json.Marshal(events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: id != nil, Context: id})
+}
+
+// authorizeREST answers a REST API Lambda authorizer event, TOKEN or REQUEST:
+// an IAM policy allowing the methodArn, with the openid as principalId and
+// the identity as context, for a live session; ErrUnauthorized (API Gateway
+// answers 401) for a missing, unknown or expired skey; an invocation error
+// (500) when wxsession itself failed, so an outage never logs a user out.
+// Anything else /validate refuses gets a Deny policy (403).
+//
+// A TOKEN authorizer's token is the value of its token source header: as
+// "Bearer <skey>" it is read as an Authorization header, as a bare skey (a
+// token source of X-WX-Skey) as that header.
+func (a *Handler) authorizeREST(ctx context.Context, payload []byte, token bool) ([]byte, error) {
+	var methodArn string
+	var r envelope.Request
+	if token {
+		var ev events.APIGatewayCustomAuthorizerRequest
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			a.log.WarnContext(ctx, "unreadable authorizer event", "aws_request_id", awsRequestID(ctx), "err", jsonProblem(err))
+			return nil, ErrUnauthorized
+		}
+		methodArn, r.Header = ev.MethodArn, http.Header{}
+		if strings.Contains(strings.TrimSpace(ev.AuthorizationToken), " ") {
+			r.Header.Set("Authorization", ev.AuthorizationToken)
+		} else {
+			r.Header.Set("X-WX-Skey", ev.AuthorizationToken)
+		}
+	} else {
+		var ev events.APIGatewayCustomAuthorizerRequestTypeRequest
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			a.log.WarnContext(ctx, "unreadable authorizer event", "aws_request_id", awsRequestID(ctx), "err", jsonProblem(err))
+			return nil, ErrUnauthorized
+		}
+		methodArn = ev.MethodArn
+		r = envelope.Request{
+			Header:    multiHeaders(ev.MultiValueHeaders, ev.Headers),
+			SourceIP:  ev.RequestContext.Identity.SourceIP,
+			RequestID: ev.RequestContext.RequestID,
+		}
+	}
+	id, status := a.validate(ctx, r)
+	switch {
+	case status >= http.StatusInternalServerError:
+		return nil, fmt.Errorf("authorizer: /validate answered %d", status)
+	case status == http.StatusUnauthorized:
+		return nil, ErrUnauthorized
+	}
+	resp := events.APIGatewayCustomAuthorizerResponse{PrincipalID: "anonymous", PolicyDocument: policy("Deny", methodArn)}
+	if id != nil {
+		resp = events.APIGatewayCustomAuthorizerResponse{PrincipalID: id["openid"].(string), PolicyDocument: policy("Allow", methodArn), Context: id}
+	}
+	return json.Marshal(resp)
+}
+
+// policy is the IAM policy that allows or denies invoking methodArn.
+func policy(effect, methodArn string) events.APIGatewayCustomAuthorizerPolicy {
+	return events.APIGatewayCustomAuthorizerPolicy{
+		Version:   "2012-10-17",
+		Statement: []events.IAMPolicyStatement{{Action: []string{"execute-api:Invoke"}, Effect: effect, Resource: []string{methodArn}}},
+	}
+}
+
+// bad is the handler's answer to an event that is not a readable HTTP
+// request.
+func (a *Handler) bad(ctx context.Context, msg string) envelope.Response {
+	return envelope.Serve(a.h, envelope.BadEvent(ctx, awsRequestID(ctx), msg))
 }
 
 // stripStage removes a named stage from an HTTP API rawPath: on a stage other
@@ -417,12 +320,22 @@ func singleHeaders(in map[string]string, cookies []string) http.Header {
 	return h
 }
 
-// encodeQuery encodes REST API query parameters, which arrive decoded.
-func encodeQuery(q map[string][]string) string {
-	if len(q) == 0 {
-		return ""
+// multiHeaders turns REST API headers into an http.Header: every value of
+// multiValueHeaders when the event has them, else headers.
+func multiHeaders(multi map[string][]string, single map[string]string) http.Header {
+	h := make(http.Header, len(single))
+	if len(multi) > 0 {
+		for name, vs := range multi {
+			for _, v := range vs {
+				h.Add(name, v)
+			}
+		}
+		return h
 	}
-	return url.Values(q).Encode()
+	for name, v := range single {
+		h.Set(name, v)
+	}
+	return h
 }
 
 // v2Response encodes an answer as an HTTP API payload 2.0 response.
@@ -442,24 +355,23 @@ func v2Response(r envelope.Response) ([]byte, error) {
 // the two, preferring multiValueHeaders).
 func v1Response(r envelope.Response) ([]byte, error) {
 	body, b64 := r.EncodedBody()
-	single := make(map[string]string)
+	single := make(map[string]string, len(r.Header))
+	multi := make(map[string][]string, len(r.Header))
 	for name, vs := range r.Header {
 		if len(vs) == 1 {
 			single[name] = vs[0]
+		}
+		if len(vs) > 0 {
+			multi[name] = vs
 		}
 	}
 	return json.Marshal(events.APIGatewayProxyResponse{
 		StatusCode:        r.Status,
 		Headers:           single,
-		MultiValueHeaders: r.MultiValueHeaders(),
+		MultiValueHeaders: multi,
 		Body:              body,
 		IsBase64Encoded:   b64,
 	})
-}
-
-// badEvent is the 400 answer to an event that is not a readable HTTP request.
-func badEvent(ctx context.Context, msg string) envelope.Response {
-	return envelope.Error(http.StatusBadRequest, apperr.InvalidRequest, msg, awsRequestID(ctx))
 }
 
 // awsRequestID returns the invocation's request id, if the context has one.

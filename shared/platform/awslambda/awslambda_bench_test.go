@@ -27,7 +27,7 @@ func BenchmarkInvoke(b *testing.B) {
 	})
 	a := awslambda.NewHandler(h, awslambda.WithLogger(slog.New(slog.DiscardHandler)))
 	skey := strings.Repeat("x", 43)
-	for _, ev := range []string{"validate-httpapi", "validate-rest", "authorizer"} {
+	for _, ev := range []string{"validate-httpapi", "validate-rest", "authorizer", "authorizer-token"} {
 		b.Run(ev, func(b *testing.B) {
 			raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "lambda", ev+".json"))
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/wxsession/wxsession/shared/api"
 	"github.com/wxsession/wxsession/shared/platform/awslambda"
 )
 
@@ -60,7 +62,6 @@ func testHandler() http.Handler {
 		w.Header().Add("Vary", "Accept")
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
 	mux.HandleFunc("/validate", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.Header.Get("Authorization") {
@@ -82,6 +83,14 @@ func testHandler() http.Handler {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// productHandler is the product's own handler, the one error writer and panic
+// recovery, in front of a service that panics at every call (a nil
+// interface): what it answers without the service is what the adapter
+// relies on.
+func productHandler() http.Handler {
+	return api.All(struct{ api.Service }{}, api.WithLogger(quietLogger()))
+}
 
 func invoke(t *testing.T, h *awslambda.Handler, payload string) []byte {
 	t.Helper()
@@ -426,6 +435,20 @@ func TestAuthorizer(t *testing.T) {
 		}
 	})
 
+	t.Run("without requestContext.http", func(t *testing.T) {
+		ev := `{"version":"2.0","type":"REQUEST","routeArn":"arn:aws:execute-api:x","headers":{"authorization":"Bearer good"},"requestContext":{"requestId":"r-3"}}`
+		if got := string(invoke(t, h, ev)); got != `{"isAuthorized":true,"context":{"openid":"o-good","unionid":"u-good"}}` {
+			t.Errorf("got %s, want the session's identity", got)
+		}
+	})
+
+	t.Run("unreadable event denies", func(t *testing.T) {
+		ev := `{"version":"2.0","type":"REQUEST","routeArn":"arn:x","headers":["Bearer good"]}`
+		if got := string(invoke(t, h, ev)); got != `{"isAuthorized":false}` {
+			t.Errorf("got %s, want a denial", got)
+		}
+	})
+
 	t.Run("non-validate handler denies", func(t *testing.T) {
 		other := awslambda.NewHandler(http.NotFoundHandler(), awslambda.WithLogger(quietLogger()))
 		if got := string(invoke(t, other, authorizerEvent(map[string]string{"authorization": "Bearer good"}))); got != `{"isAuthorized":false}` {
@@ -434,8 +457,95 @@ func TestAuthorizer(t *testing.T) {
 	})
 }
 
-func TestMalformedEvents(t *testing.T) {
+const methodArn = "arn:aws:execute-api:ap-northeast-1:123456789012:abc123/prod/GET/me"
+
+func tokenEvent(token string) string {
+	b, _ := json.Marshal(map[string]string{"type": "TOKEN", "authorizationToken": token, "methodArn": methodArn})
+	return string(b)
+}
+
+func requestAuthorizerEvent(headers map[string]string, multi map[string][]string) string {
+	b, _ := json.Marshal(map[string]any{
+		"type": "REQUEST", "methodArn": methodArn, "resource": "/me", "path": "/me", "httpMethod": "GET",
+		"headers": headers, "multiValueHeaders": multi,
+		"requestContext": map[string]any{"requestId": "gw-rest-auth", "stage": "prod", "identity": map[string]any{"sourceIp": "198.51.100.7"}},
+	})
+	return string(b)
+}
+
+func TestRESTAuthorizer(t *testing.T) {
 	h := awslambda.NewHandler(testHandler(), awslambda.WithLogger(quietLogger()))
+	allow := func(openid, unionid string) events.APIGatewayCustomAuthorizerResponse {
+		ctx := map[string]any{"openid": openid}
+		if unionid != "" {
+			ctx["unionid"] = unionid
+		}
+		return events.APIGatewayCustomAuthorizerResponse{PrincipalID: openid, Context: ctx, PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{
+			Version: "2012-10-17", Statement: []events.IAMPolicyStatement{{Action: []string{"execute-api:Invoke"}, Effect: "Allow", Resource: []string{methodArn}}},
+		}}
+	}
+	deny := events.APIGatewayCustomAuthorizerResponse{PrincipalID: "anonymous", PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{
+		Version: "2012-10-17", Statement: []events.IAMPolicyStatement{{Action: []string{"execute-api:Invoke"}, Effect: "Deny", Resource: []string{methodArn}}},
+	}}
+	tests := []struct {
+		name    string
+		payload string
+		want    *events.APIGatewayCustomAuthorizerResponse // nil: the invocation fails with wantErr
+		wantErr string
+	}{
+		{"TOKEN with a Bearer skey", tokenEvent("Bearer good"), ptr(allow("o-good", "u-good")), ""},
+		{"TOKEN without unionid", tokenEvent("Bearer nounion"), ptr(allow("o-nounion", "")), ""},
+		{"TOKEN with an expired skey", tokenEvent("Bearer bad"), nil, "Unauthorized"},
+		{"TOKEN with no skey", tokenEvent(""), nil, "Unauthorized"},
+		{"TOKEN, 200 without openid", tokenEvent("Bearer noopenid"), ptr(deny), ""},
+		{"TOKEN, store down", tokenEvent("Bearer broken"), nil, "authorizer: /validate answered 503"},
+		{"REQUEST with headers", requestAuthorizerEvent(map[string]string{"Authorization": "Bearer good"}, nil), ptr(allow("o-good", "u-good")), ""},
+		{"REQUEST with multiValueHeaders", requestAuthorizerEvent(map[string]string{"X-Other": "x"}, map[string][]string{"Authorization": {"Bearer nounion"}}), ptr(allow("o-nounion", "")), ""},
+		{"REQUEST with an expired skey", requestAuthorizerEvent(map[string]string{"Authorization": "Bearer bad"}, nil), nil, "Unauthorized"},
+		{"REQUEST with no skey", requestAuthorizerEvent(nil, nil), nil, "Unauthorized"},
+		{"REQUEST, store down", requestAuthorizerEvent(map[string]string{"Authorization": "Bearer broken"}, nil), nil, "authorizer: /validate answered 503"},
+		{"REQUEST unreadable", `{"type":"REQUEST","methodArn":"arn:x","headers":["x"]}`, nil, "Unauthorized"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := h.Invoke(context.Background(), []byte(tt.payload))
+			if tt.want == nil {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("got %s, error %v; want the error %q", out, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got the error %v, want a policy", err)
+			}
+			want, _ := json.Marshal(tt.want)
+			if string(out) != string(want) {
+				t.Errorf("got  %s\nwant %s", out, want)
+			}
+		})
+	}
+
+	t.Run("the skey reaches /validate as the client sent it", func(t *testing.T) {
+		var seen http.Header
+		spy := awslambda.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen = r.Header.Clone()
+			w.WriteHeader(http.StatusUnauthorized)
+		}), awslambda.WithLogger(quietLogger()))
+		for token, want := range map[string][2]string{"Bearer k1": {"Bearer k1", ""}, "k2": {"", "k2"}} {
+			if _, err := spy.Invoke(context.Background(), []byte(tokenEvent(token))); !errors.Is(err, awslambda.ErrUnauthorized) {
+				t.Fatalf("got %v, want ErrUnauthorized", err)
+			}
+			if seen.Get("Authorization") != want[0] || seen.Get("X-WX-Skey") != want[1] {
+				t.Errorf("token %q: got Authorization %q X-WX-Skey %q, want %q %q", token, seen.Get("Authorization"), seen.Get("X-WX-Skey"), want[0], want[1])
+			}
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestMalformedEvents(t *testing.T) {
+	h := awslambda.NewHandler(productHandler(), awslambda.WithLogger(quietLogger()))
 	tests := []struct {
 		name    string
 		payload string
@@ -479,7 +589,15 @@ func TestMalformedEvents(t *testing.T) {
 		}
 	})
 
+	t.Run("REST API kind answers in its own format", func(t *testing.T) {
+		r := decodeV1(t, invoke(t, h, `{"httpMethod":"GET","path":"/validate","headers":["x"]}`))
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.Body, "headers has the wrong type") || r.MultiValueHeaders["X-Request-Id"][0] != "aws-req-1" {
+			t.Errorf("got %d %v %s, want a REST API 400 naming headers", r.StatusCode, r.MultiValueHeaders, r.Body)
+		}
+	})
+
 	t.Run("the next event is served", func(t *testing.T) {
+		h := awslambda.NewHandler(testHandler(), awslambda.WithLogger(quietLogger()))
 		r := decodeV2(t, invoke(t, h, v2Event("GET", "/echo/after", "$default", nil)))
 		if r.StatusCode != http.StatusOK {
 			t.Errorf("got %d, want 200", r.StatusCode)
@@ -488,18 +606,25 @@ func TestMalformedEvents(t *testing.T) {
 }
 
 func TestHandlerPanic(t *testing.T) {
-	h := awslambda.NewHandler(testHandler(), awslambda.WithLogger(quietLogger()))
-	r := decodeV2(t, invoke(t, h, v2Event("GET", "/panic", "$default", nil)))
+	// The product's router recovers: the adapter has no recover of its own.
+	h := awslambda.NewHandler(productHandler(), awslambda.WithLogger(quietLogger()))
+	r := decodeV2(t, invoke(t, h, v2Event("GET", "/validate", "$default", map[string]any{"headers": map[string]string{"authorization": "Bearer boom"}})))
 	if r.StatusCode != http.StatusInternalServerError || !strings.Contains(r.Body, `"error":"internal"`) {
 		t.Errorf("got %d %s, want 500 internal", r.StatusCode, r.Body)
 	}
-	if strings.Contains(r.Body, "boom") {
+	if strings.Contains(r.Body, "nil pointer") || strings.Contains(r.Body, "boom") {
 		t.Errorf("the panic's detail reached the client: %s", r.Body)
 	}
-	if r := decodeV2(t, invoke(t, h, v2Event("GET", "/echo/after", "$default", nil))); r.StatusCode != http.StatusOK {
-		t.Errorf("after a panic got %d, want 200", r.StatusCode)
+	if r := decodeV2(t, invoke(t, h, v2Event("GET", "/nope", "$default", nil))); r.StatusCode != http.StatusNotFound {
+		t.Errorf("after a panic got %d, want the handler's 404", r.StatusCode)
 	}
-	if got := string(invoke(t, h, `{"version":"2.0","type":"REQUEST","routeArn":"arn:x","headers":{"authorization":"Bearer good"},"requestContext":{"http":{"method":"GET"}}}`)); got != `{"isAuthorized":true,"context":{"openid":"o-good","unionid":"u-good"}}` {
-		t.Errorf("authorizer after a panic: got %s", got)
+	// A panic behind an authorizer is wxsession failing: an invocation error
+	// (API Gateway answers 500), never a denial.
+	if _, err := h.Invoke(context.Background(), []byte(authorizerEvent(map[string]string{"authorization": "Bearer boom"}))); err == nil {
+		t.Error("authorizer in front of a panic: got an answer, want an invocation error")
+	}
+	good := awslambda.NewHandler(testHandler(), awslambda.WithLogger(quietLogger()))
+	if got := string(invoke(t, good, `{"version":"2.0","type":"REQUEST","routeArn":"arn:x","headers":{"authorization":"Bearer good"},"requestContext":{"http":{"method":"GET"}}}`)); got != `{"isAuthorized":true,"context":{"openid":"o-good","unionid":"u-good"}}` {
+		t.Errorf("authorizer: got %s", got)
 	}
 }

@@ -1,10 +1,17 @@
 // Package scf runs an http.Handler on Tencent Cloud's SCF Go1 runtime, behind
-// an API Gateway trigger with integrated response enabled.
+// a function URL (函数 URL) or, where one is still configured, an API Gateway
+// trigger with integrated response enabled.
 //
 // The Go1 runtime talks net/rpc to the function process on
-// _LAMBDA_SERVER_PORT (scf-go-lib's cloudfunction package); each invocation
-// carries an API Gateway event, which is served through the handler and
-// answered as {"isBase64Encoded", "statusCode", "headers", "body"}.
+// _LAMBDA_SERVER_PORT (scf-go-lib's cloudfunction package). Each invocation
+// carries an HTTP event, served through the handler:
+//   - a function-URL event (the API gateway event without requestContext,
+//     headerParameters, pathParameters, queryStringParameters and
+//     isBase64Encoded; the client's address in the x-scf-remote-addr header),
+//     answered {"statusCode", "headers", "body"}, plus "isBase64Encoded" when
+//     the body is base64;
+//   - an API Gateway event, answered {"isBase64Encoded", "statusCode",
+//     "headers", "body"}.
 //
 // The same binary also runs as a Tencent Web Function: there the runtime
 // starts it through scf_bootstrap as a plain HTTP server on port 9000, and
@@ -17,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,7 +31,6 @@ import (
 	"github.com/tencentyun/scf-go-lib/cloudfunction"
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
-	"github.com/wxsession/wxsession/shared/apperr"
 	"github.com/wxsession/wxsession/shared/platform/internal/envelope"
 )
 
@@ -39,7 +44,9 @@ func Start(h http.Handler) {
 	cloudfunction.StartHandler(NewHandler(h))
 }
 
-// Event is the event an SCF API Gateway trigger sends.
+// Event is the event a function URL or an API Gateway trigger sends. (It is
+// not scf-go-lib's events.APIGatewayRequest, which drops a query key sent as
+// true, refuses header arrays and has no isBase64Encoded.)
 type Event struct {
 	HTTPMethod string `json:"httpMethod"`
 	// Path is the path the client requested (the API's own path pattern is
@@ -49,10 +56,11 @@ type Event struct {
 	Headers Values `json:"headers"`
 	// QueryString holds the query; a key sent without a value ("?debug")
 	// arrives as true.
-	QueryString     Values         `json:"queryString"`
-	Body            string         `json:"body"`
-	IsBase64Encoded bool           `json:"isBase64Encoded"`
-	RequestContext  RequestContext `json:"requestContext"`
+	QueryString     Values `json:"queryString"`
+	Body            string `json:"body"`
+	IsBase64Encoded bool   `json:"isBase64Encoded"`
+	// RequestContext is API Gateway's; a function-URL event has none.
+	RequestContext *RequestContext `json:"requestContext"`
 }
 
 // RequestContext describes the API and the request as API Gateway saw them.
@@ -142,56 +150,36 @@ type Response struct {
 	Body            string            `json:"body"`
 }
 
+// URLResponse is the answer to a function-URL event: the function URL
+// answers the client with this status, these headers and this body, marked
+// base64 only when it is.
+type URLResponse struct {
+	StatusCode      int               `json:"statusCode"`
+	Headers         map[string]string `json:"headers"`
+	Body            string            `json:"body"`
+	IsBase64Encoded bool              `json:"isBase64Encoded,omitempty"`
+}
+
 // Handler adapts an http.Handler to scf-go-lib's cloudfunction.Handler.
 type Handler struct {
-	h   http.Handler
-	log *slog.Logger
+	h http.Handler
 }
 
 var _ cloudfunction.Handler = (*Handler)(nil)
 
-// Option adjusts a Handler.
-type Option func(*Handler)
-
-// WithLogger sets where the adapter logs unreadable events and panics
-// (slog.Default if unset).
-func WithLogger(l *slog.Logger) Option { return func(a *Handler) { a.log = l } }
-
-// NewHandler returns a Handler serving SCF API Gateway events through h.
-func NewHandler(h http.Handler, opts ...Option) *Handler {
-	a := &Handler{h: h}
-	for _, o := range opts {
-		o(a)
-	}
-	if a.log == nil {
-		a.log = slog.Default()
-	}
-	return a
-}
+// NewHandler returns a Handler serving SCF HTTP events through h.
+func NewHandler(h http.Handler) *Handler { return &Handler{h: h} }
 
 // Invoke answers one invocation. Every failure, an unreadable event included,
 // is an HTTP answer; the error is only for an answer that cannot be encoded,
 // which does not happen.
-func (a *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err error) {
-	defer func() {
-		// The handler's panics are caught by envelope.Serve; this guards the
-		// adapter's own code.
-		if p := recover(); p != nil {
-			a.log.ErrorContext(ctx, "scf adapter panicked", "panic", p, "scf_request_id", scfRequestID(ctx))
-			out, err = encode(envelope.Error(http.StatusInternalServerError, apperr.Internal, "internal error", scfRequestID(ctx)))
-		}
-	}()
+func (a *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var ev Event
 	if err := json.Unmarshal(payload, &ev); err != nil {
-		a.log.WarnContext(ctx, "unreadable SCF event", "scf_request_id", scfRequestID(ctx), "bytes", len(payload))
-		return encode(a.bad(ctx, "the SCF event is not an API Gateway event: "+problem(err)))
+		return encode(a.bad(ctx, "the SCF event is not an HTTP event: "+problem(err)), false)
 	}
 	if ev.HTTPMethod == "" {
-		return encode(a.bad(ctx, "the SCF event is not an API Gateway event: it has no httpMethod"))
-	}
-	body, err := envelope.DecodeBody(ev.Body, ev.IsBase64Encoded)
-	if err != nil {
-		return encode(a.bad(ctx, err.Error()))
+		return encode(a.bad(ctx, "the SCF event is not an HTTP event: it has no httpMethod"), false)
 	}
 	header := http.Header{}
 	for name, vs := range ev.Headers {
@@ -199,52 +187,51 @@ func (a *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err e
 			header.Add(name, v)
 		}
 	}
+	// A function URL sends the API gateway event without requestContext; the
+	// client's address is then in x-scf-remote-addr, which the function URL
+	// sets. Through API Gateway, a client could send that header itself.
+	byURL := ev.RequestContext == nil
+	rc := RequestContext{}
+	if byURL {
+		rc.SourceIP = header.Get("X-Scf-Remote-Addr")
+	} else {
+		rc = *ev.RequestContext
+	}
 	path := ev.Path
 	if path == "" {
-		path = ev.RequestContext.Path
+		path = rc.Path
 	}
-	requestID := ev.RequestContext.RequestID
+	requestID := rc.RequestID
 	if requestID == "" {
 		requestID = scfRequestID(ctx)
 	}
-	req := envelope.Request{
+	return encode(envelope.ServeEvent(ctx, a.h, envelope.Request{
 		Method:    ev.HTTPMethod,
-		Path:      path,
-		RawQuery:  encodeQuery(ev.QueryString),
+		Path:      path, // as received: the handler answers its route at the paths a custom domain produces
+		RawQuery:  url.Values(ev.QueryString).Encode(),
 		Header:    header,
-		Body:      body,
-		SourceIP:  ev.RequestContext.SourceIP,
+		Body:      ev.Body,
+		IsBase64:  ev.IsBase64Encoded,
+		SourceIP:  rc.SourceIP,
 		RequestID: requestID,
-	}
-	hr, err := req.HTTPRequest(ctx)
-	if err != nil {
-		return encode(a.bad(ctx, err.Error()))
-	}
-	return encode(envelope.Serve(a.h, hr, a.log))
+	}, scfRequestID(ctx)), byURL)
 }
 
+// bad is the handler's answer to an event that is not a readable HTTP
+// request.
 func (a *Handler) bad(ctx context.Context, msg string) envelope.Response {
-	return envelope.Error(http.StatusBadRequest, apperr.InvalidRequest, msg, scfRequestID(ctx))
+	return envelope.Serve(a.h, envelope.BadEvent(ctx, scfRequestID(ctx), msg))
 }
 
-// encode writes an answer as an integrated response. SCF takes one value per
-// header, so repeated headers are joined with ", ".
-func encode(r envelope.Response) ([]byte, error) {
+// encode writes an answer as a function URL (byURL) or API Gateway wants it.
+// SCF takes one value per header, so repeated headers are joined with ", ".
+func encode(r envelope.Response, byURL bool) ([]byte, error) {
 	body, b64 := r.EncodedBody()
-	return json.Marshal(Response{
-		IsBase64Encoded: b64,
-		StatusCode:      r.Status,
-		Headers:         r.SingleValueHeaders(false),
-		Body:            body,
-	})
-}
-
-// encodeQuery encodes the query (url.Values sorts it by key).
-func encodeQuery(q Values) string {
-	if len(q) == 0 {
-		return ""
+	headers := r.SingleValueHeaders(false)
+	if byURL {
+		return json.Marshal(URLResponse{StatusCode: r.Status, Headers: headers, Body: body, IsBase64Encoded: b64})
 	}
-	return url.Values(q).Encode()
+	return json.Marshal(Response{IsBase64Encoded: b64, StatusCode: r.Status, Headers: headers, Body: body})
 }
 
 // scfRequestID returns the invocation's request id, if the context has one.

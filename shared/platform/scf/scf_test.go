@@ -13,6 +13,7 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
+	"github.com/wxsession/wxsession/shared/api"
 	"github.com/wxsession/wxsession/shared/platform/scf"
 )
 
@@ -47,7 +48,6 @@ func testHandler() http.Handler {
 		w.Header().Set("Content-Type", "image/png")
 		_, _ = w.Write([]byte{0x89, 'P', 'N', 'G', 0xff})
 	})
-	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
 	return mux
 }
 
@@ -66,12 +66,45 @@ func invoke(t *testing.T, h *scf.Handler, payload string) scf.Response {
 	}
 	var raw map[string]json.RawMessage
 	_ = json.Unmarshal(out, &raw)
-	for _, k := range []string{"isBase64Encoded", "statusCode", "headers", "body"} {
+	keys := []string{"statusCode", "headers", "body"}
+	if !byURL([]byte(payload)) {
+		keys = append(keys, "isBase64Encoded") // API Gateway's integrated response has all four
+	} else if _, ok := raw["isBase64Encoded"]; ok != r.IsBase64Encoded {
+		t.Errorf("function-URL answer with isBase64Encoded %s, want the field only for a base64 body: %s", raw["isBase64Encoded"], out)
+	}
+	for _, k := range keys {
 		if _, ok := raw[k]; !ok {
-			t.Errorf("integrated response lacks %q: %s", k, out)
+			t.Errorf("response lacks %q: %s", k, out)
 		}
 	}
 	return r
+}
+
+// urlEvent is a function-URL event: the API gateway event without
+// requestContext, headerParameters, pathParameters, queryStringParameters and
+// isBase64Encoded, the client's address in x-scf-remote-addr.
+func urlEvent(method, path string, extra map[string]any) string {
+	var ev map[string]any
+	_ = json.Unmarshal([]byte(event(method, path, nil)), &ev)
+	for _, k := range []string{"requestContext", "headerParameters", "pathParameters", "queryStringParameters", "isBase64Encoded"} {
+		delete(ev, k)
+	}
+	ev["headers"] = map[string]any{
+		"host": "1250000000-abcd1234.ap-guangzhou.tencentscf.com", "content-type": "application/json",
+		"user-agent": "Mozilla/5.0 MicroMessenger", "x-scf-remote-addr": "203.0.113.30",
+	}
+	for k, v := range extra {
+		ev[k] = v
+	}
+	b, _ := json.Marshal(ev)
+	return string(b)
+}
+
+// productHandler is the product's own handler, the one error writer and panic
+// recovery, in front of a service that panics at every call (a nil
+// interface).
+func productHandler() http.Handler {
+	return api.All(struct{ api.Service }{}, api.WithLogger(slog.New(slog.DiscardHandler)))
 }
 
 func event(method, path string, extra map[string]any) string {
@@ -112,10 +145,8 @@ func echo(t *testing.T, r scf.Response) echoed {
 	return e
 }
 
-func quiet() scf.Option { return scf.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
-
 func TestRequest(t *testing.T) {
-	h := scf.NewHandler(testHandler(), quiet())
+	h := scf.NewHandler(testHandler())
 	tests := []struct {
 		name    string
 		payload string
@@ -190,23 +221,27 @@ func TestRequest(t *testing.T) {
 }
 
 func TestResponse(t *testing.T) {
-	h := scf.NewHandler(testHandler(), quiet())
-	r := invoke(t, h, event("GET", "/limited", nil))
-	if r.StatusCode != 429 || r.Headers["Retry-After"] != "7" || r.IsBase64Encoded {
-		t.Errorf("got %d %v base64=%v, want 429 with Retry-After 7", r.StatusCode, r.Headers, r.IsBase64Encoded)
-	}
-	r = invoke(t, h, event("GET", "/binary", nil))
-	if !r.IsBase64Encoded || r.Body != base64.StdEncoding.EncodeToString([]byte{0x89, 'P', 'N', 'G', 0xff}) {
-		t.Errorf("got %q base64=%v, want the PNG bytes base64-encoded", r.Body, r.IsBase64Encoded)
-	}
-	r = invoke(t, h, event("DELETE", "/nowhere", nil))
-	if r.StatusCode != 404 {
-		t.Errorf("got %d, want the handler's 404", r.StatusCode)
+	h := scf.NewHandler(testHandler())
+	for name, ev := range map[string]func(method, path string, extra map[string]any) string{"API Gateway": event, "function URL": urlEvent} {
+		t.Run(name, func(t *testing.T) {
+			r := invoke(t, h, ev("GET", "/limited", nil))
+			if r.StatusCode != 429 || r.Headers["Retry-After"] != "7" || r.IsBase64Encoded {
+				t.Errorf("got %d %v base64=%v, want 429 with Retry-After 7", r.StatusCode, r.Headers, r.IsBase64Encoded)
+			}
+			r = invoke(t, h, ev("GET", "/binary", nil))
+			if !r.IsBase64Encoded || r.Body != base64.StdEncoding.EncodeToString([]byte{0x89, 'P', 'N', 'G', 0xff}) {
+				t.Errorf("got %q base64=%v, want the PNG bytes base64-encoded", r.Body, r.IsBase64Encoded)
+			}
+			r = invoke(t, h, ev("DELETE", "/nowhere", nil))
+			if r.StatusCode != 404 {
+				t.Errorf("got %d, want the handler's 404", r.StatusCode)
+			}
+		})
 	}
 }
 
 func TestMalformedEvents(t *testing.T) {
-	h := scf.NewHandler(testHandler(), quiet())
+	h := scf.NewHandler(productHandler())
 	tests := []struct {
 		name, payload, want string
 	}{
@@ -217,6 +252,8 @@ func TestMalformedEvents(t *testing.T) {
 		{"query with an object value", `{"httpMethod":"GET","path":"/echo","queryString":{"a":{"b":1}}}`, "neither a string"},
 		{"bad base64", event("POST", "/echo", map[string]any{"body": "***", "isBase64Encoded": true}), "base64"},
 		{"relative path", event("GET", "echo", nil), "not absolute"},
+		{"function URL, bad base64", urlEvent("POST", "/echo", map[string]any{"body": "***", "isBase64Encoded": true}), "base64"},
+		{"function URL, method not a token", urlEvent("GE T", "/echo", nil), "not a method"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,18 +268,71 @@ func TestMalformedEvents(t *testing.T) {
 			}
 		})
 	}
-	if r := invoke(t, h, event("GET", "/echo", nil)); r.StatusCode != 200 {
+	if r := invoke(t, scf.NewHandler(testHandler()), event("GET", "/echo", nil)); r.StatusCode != 200 {
 		t.Errorf("after malformed events got %d, want 200", r.StatusCode)
 	}
 }
 
 func TestHandlerPanic(t *testing.T) {
-	h := scf.NewHandler(testHandler(), quiet())
-	r := invoke(t, h, event("GET", "/panic", nil))
-	if r.StatusCode != 500 || !strings.Contains(r.Body, `"internal"`) || strings.Contains(r.Body, "boom") {
-		t.Errorf("got %d %s, want 500 internal without detail", r.StatusCode, r.Body)
+	// The product's router recovers: the adapter has no recover of its own.
+	h := scf.NewHandler(productHandler())
+	for _, ev := range []string{
+		event("GET", "/validate", map[string]any{"headers": map[string]any{"authorization": "Bearer boom"}}),
+		urlEvent("GET", "/validate", map[string]any{"headers": map[string]any{"authorization": "Bearer boom"}}),
+	} {
+		r := invoke(t, h, ev)
+		if r.StatusCode != 500 || !strings.Contains(r.Body, `"internal"`) || strings.Contains(r.Body, "nil pointer") {
+			t.Errorf("got %d %s, want 500 internal without detail", r.StatusCode, r.Body)
+		}
 	}
-	if r := invoke(t, h, event("GET", "/echo", nil)); r.StatusCode != 200 {
-		t.Errorf("after a panic got %d, want 200", r.StatusCode)
+	if r := invoke(t, h, event("GET", "/nope", nil)); r.StatusCode != 404 {
+		t.Errorf("after a panic got %d, want the handler's 404", r.StatusCode)
+	}
+}
+
+func TestFunctionURL(t *testing.T) {
+	h := scf.NewHandler(testHandler())
+
+	t.Run("request", func(t *testing.T) {
+		e := echo(t, invoke(t, h, urlEvent("POST", "/echo", map[string]any{
+			"body":        `{"code":"c"}`,
+			"queryString": map[string]any{"a": "1", "b": []string{"2", "3"}, "flag": true},
+		})))
+		if e.Method != "POST" || e.Path != "/echo" || e.Body != `{"code":"c"}` || !e.HasDeadline {
+			t.Errorf("got %s %s %q deadline %v", e.Method, e.Path, e.Body, e.HasDeadline)
+		}
+		if e.RemoteAddr != "203.0.113.30:0" {
+			t.Errorf("got RemoteAddr %q, want x-scf-remote-addr's 203.0.113.30:0", e.RemoteAddr)
+		}
+		if q := e.Query; q["a"][0] != "1" || len(q["b"]) != 2 || len(q["flag"]) != 1 {
+			t.Errorf("got query %v, want a=1 b=[2 3] flag", q)
+		}
+		if got := e.Header["X-Request-Id"]; len(got) != 1 || got[0] != "scf-req-1" {
+			t.Errorf("got X-Request-Id %v, want the invocation's id", got)
+		}
+	})
+	t.Run("base64 body", func(t *testing.T) {
+		e := echo(t, invoke(t, h, urlEvent("POST", "/echo", map[string]any{"body": base64.StdEncoding.EncodeToString([]byte("{}")), "isBase64Encoded": true})))
+		if e.Body != "{}" {
+			t.Errorf("got body %q, want {}", e.Body)
+		}
+	})
+	t.Run("through API Gateway the client address is the gateway's", func(t *testing.T) {
+		e := echo(t, invoke(t, h, event("GET", "/echo", map[string]any{"headers": map[string]any{"x-scf-remote-addr": "192.0.2.66"}})))
+		if e.RemoteAddr != "203.0.113.20:0" {
+			t.Errorf("got RemoteAddr %q, want requestContext.sourceIp's 203.0.113.20:0", e.RemoteAddr)
+		}
+	})
+	// A custom domain maps a path to a function as /login, / or
+	// /prefix/login: the adapter hands the handler the path it got.
+	for _, path := range []string{"/login", "/", "/prefix/login", "/wx%20session"} {
+		t.Run("path "+path, func(t *testing.T) {
+			var got string
+			ph := scf.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.URL.Path }))
+			invoke(t, ph, urlEvent("POST", path, nil))
+			if got != path {
+				t.Errorf("the handler got path %q, want %q", got, path)
+			}
+		})
 	}
 }

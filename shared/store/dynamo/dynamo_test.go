@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -22,13 +21,10 @@ import (
 // endpointEnv names the DynamoDB Local endpoint the integration tests use.
 const endpointEnv = "WXSESSION_DYNAMODB_URL"
 
-// localClient returns a client for DynamoDB Local, or skips the test.
+// localClient returns a client for DynamoDB Local (see storetest.ServerURL).
 func localClient(t *testing.T) (*dynamodb.Client, string) {
 	t.Helper()
-	endpoint := os.Getenv(endpointEnv)
-	if endpoint == "" {
-		t.Skip("set " + endpointEnv + " (make test starts DynamoDB Local) to run")
-	}
+	endpoint := storetest.ServerURL(t, endpointEnv)
 	return localClientAt(endpoint), endpoint
 }
 
@@ -122,7 +118,7 @@ func TestItemShape(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_250)
 	s := New(c, table, func() time.Time { return now })
 
-	id := session.ID(session.NewSkey())
+	id := session.SkeyHash(session.NewSkey())
 	if err := s.PutSession(ctx, id, session.Session{OpenID: "o1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

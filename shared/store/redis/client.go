@@ -1,12 +1,9 @@
 package redis
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -58,18 +55,7 @@ func NewClient(rawURL string) (*goredis.Client, error) {
 	if o.MaintNotificationsConfig == nil {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	}
-	logOnce.Do(func() { goredis.SetLogger(slogLogger{}) })
 	return goredis.NewClient(o), nil
-}
-
-var logOnce sync.Once
-
-// slogLogger sends go-redis's own log lines (a failed dial, say) to slog, so
-// they are JSON like every other line instead of bare text on stderr.
-type slogLogger struct{}
-
-func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
-	slog.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 func setDefault[T comparable](dst *T, v T) {

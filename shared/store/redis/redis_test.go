@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,13 +18,10 @@ import (
 // urlEnv names the redis-server the integration tests use.
 const urlEnv = "WXSESSION_REDIS_URL"
 
-// localClient returns a client for the test server, or skips the test.
+// localClient returns a client for the test server (see storetest.ServerURL).
 func localClient(t *testing.T) (*goredis.Client, string) {
 	t.Helper()
-	u := os.Getenv(urlEnv)
-	if u == "" {
-		t.Skip("set " + urlEnv + " (make test starts redis-server) to run")
-	}
+	u := storetest.ServerURL(t, urlEnv)
 	c, err := NewClient(u)
 	if err != nil {
 		t.Fatalf("%s: %v", urlEnv, err)
@@ -112,7 +108,7 @@ func TestKeyShape(t *testing.T) {
 	clock := storetest.NewClock()
 	s := New(c, clock.Now, WithPrefix(prefix))
 
-	id := session.ID(session.NewSkey())
+	id := session.SkeyHash(session.NewSkey())
 	now := clock.Now()
 	if err := s.PutSession(ctx, id, session.Session{OpenID: "o1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/wxsession/wxsession/shared/api"
-	"github.com/wxsession/wxsession/shared/config"
 	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store/faulty"
@@ -44,11 +43,8 @@ func RunHTTPOutage(t *testing.T, target string, open func(t *testing.T, addr str
 	emu := emulator.New(appID, secret)
 	wx := httptest.NewServer(emu)
 	t.Cleanup(wx.Close)
-	cfg := config.Config{AppID: appID, Secret: secret, TTL: time.Hour, MaxAge: 24 * time.Hour}
-	svc, err := session.NewService(cfg, st, wechat.NewClient(wx.URL, appID, secret, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := session.Settings{AppID: appID, TTL: time.Hour, MaxAge: 24 * time.Hour, ClaimPatience: 8 * time.Second}
+	svc := session.NewService(set, st, wechatClient{wechat.NewClient(wx.URL, appID, secret, nil)})
 	srv := httptest.NewServer(api.All(svc, api.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))))
 	t.Cleanup(srv.Close)
 	c := &httpClient{t: t, base: srv.URL}
@@ -235,4 +231,13 @@ func (c *httpClient) try(method, path, skey, body string) (httpAnswer, error) {
 		}
 	}
 	return a, nil
+}
+
+// wechatClient adapts a *wechat.Client to session.CodeExchanger, as boot does
+// (storetest cannot import boot: boot imports the stores it tests).
+type wechatClient struct{ c *wechat.Client }
+
+func (w wechatClient) Code2Session(ctx context.Context, code string) (session.WeChatSession, error) {
+	ws, err := w.c.Code2Session(ctx, code)
+	return session.WeChatSession(ws), err
 }

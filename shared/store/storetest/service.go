@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/wxsession/wxsession/shared/apperr"
-	"github.com/wxsession/wxsession/shared/config"
+	"github.com/wxsession/wxsession/shared/seal"
 	"github.com/wxsession/wxsession/shared/session"
-	"github.com/wxsession/wxsession/shared/wechat"
 	"github.com/wxsession/wxsession/shared/wxcrypto"
 )
 
@@ -24,20 +23,20 @@ const testAppID = "wxstoretest"
 // counted.
 type exchanger struct {
 	delay    time.Duration
-	sessions map[string]wechat.Session
+	sessions map[string]session.WeChatSession
 	calls    atomic.Int32
 }
 
-func (e *exchanger) Code2Session(ctx context.Context, code string) (wechat.Session, error) {
+func (e *exchanger) Code2Session(ctx context.Context, code string) (session.WeChatSession, error) {
 	e.calls.Add(1)
 	select {
 	case <-time.After(e.delay):
 	case <-ctx.Done():
-		return wechat.Session{}, ctx.Err()
+		return session.WeChatSession{}, ctx.Err()
 	}
 	ws, ok := e.sessions[code]
 	if !ok {
-		return wechat.Session{}, apperr.Errorf(apperr.InvalidCode, "unknown code")
+		return session.WeChatSession{}, apperr.Errorf(apperr.InvalidCode, "unknown code")
 	}
 	return ws, nil
 }
@@ -74,12 +73,20 @@ func encryptFor(t *testing.T, key string) wxcrypto.Input {
 
 func newService(t *testing.T, s session.Store, wx session.CodeExchanger, clock *Clock, sealKey []byte) *session.Service {
 	t.Helper()
-	cfg := config.Config{AppID: testAppID, TTL: time.Hour, MaxAge: 24 * time.Hour, SealKey: sealKey}
-	svc, err := session.NewService(cfg, s, wx, session.WithClock(clock.Now))
-	if err != nil {
-		t.Fatalf("NewService: %v", err)
+	set := session.Settings{AppID: testAppID, TTL: time.Hour, MaxAge: 24 * time.Hour, ClaimPatience: 8 * time.Second}
+	if sealKey != nil {
+		sealer, err := seal.New(sealKey)
+		if err != nil {
+			t.Fatalf("seal.New: %v", err)
+		}
+		set.Sealer = sealer
 	}
-	return svc
+	return session.NewService(set, s, wx, session.WithClock(clock.Now))
+}
+
+// input hands Decrypt data that is already read.
+func input(in wxcrypto.Input) func() (wxcrypto.Input, error) {
+	return func() (wxcrypto.Input, error) { return in, nil }
 }
 
 func wantCode(t *testing.T, op string, err error, want apperr.Code) {
@@ -121,7 +128,7 @@ func testServiceLifecycle(t *testing.T, h Harness, sealed bool) {
 	openID := "o-" + randomHex(8)
 	code1, code2 := "code1-"+randomHex(12), "code2-"+randomHex(12)
 	key1, key2 := newSessionKey(), newSessionKey()
-	wx := &exchanger{sessions: map[string]wechat.Session{
+	wx := &exchanger{sessions: map[string]session.WeChatSession{
 		code1: {OpenID: openID, SessionKey: key1},
 		code2: {OpenID: openID, SessionKey: key2},
 	}}
@@ -134,7 +141,7 @@ func testServiceLifecycle(t *testing.T, h Harness, sealed bool) {
 	if sess, err := svc.Validate(ctx, first.Skey); err != nil || sess.OpenID != openID {
 		t.Fatalf("Validate after login: got %+v, %v; want openid %s", sess, err, openID)
 	}
-	if _, err := svc.Decrypt(ctx, first.Skey, encryptFor(t, key1)); err != nil {
+	if _, err := svc.Decrypt(ctx, first.Skey, input(encryptFor(t, key1))); err != nil {
 		t.Fatalf("Decrypt with the session_key of the login: %v", err)
 	}
 
@@ -152,10 +159,10 @@ func testServiceLifecycle(t *testing.T, h Harness, sealed bool) {
 	if err != nil {
 		t.Fatalf("second Login: %v", err)
 	}
-	if _, err := svc.Decrypt(ctx, first.Skey, encryptFor(t, key2)); err != nil {
+	if _, err := svc.Decrypt(ctx, first.Skey, input(encryptFor(t, key2))); err != nil {
 		t.Fatalf("Decrypt with the newest session_key: %v", err)
 	}
-	_, err = svc.Decrypt(ctx, first.Skey, encryptFor(t, key1))
+	_, err = svc.Decrypt(ctx, first.Skey, input(encryptFor(t, key1)))
 	wantCode(t, "Decrypt with a replaced session_key", err, apperr.StaleSessionKey)
 
 	if h.Dump != nil {
@@ -190,7 +197,7 @@ func testServiceTwoInstances(t *testing.T, h Harness) {
 	clock := NewClock()
 	s := h.New(t, clock.Now)
 	code := "code-" + randomHex(12)
-	wx := &exchanger{delay: 100 * time.Millisecond, sessions: map[string]wechat.Session{
+	wx := &exchanger{delay: 100 * time.Millisecond, sessions: map[string]session.WeChatSession{
 		code: {OpenID: "o-" + randomHex(8), SessionKey: newSessionKey()},
 	}}
 	// Two services share the store but not their in-process de-duplication,

@@ -70,7 +70,7 @@ var storeCases = []storeCase{
 }
 
 // sessionID returns a fresh id shaped like the service's (a SHA-256 hex).
-func sessionID() string { return session.ID(session.NewSkey()) }
+func sessionID() string { return session.SkeyHash(session.NewSkey()) }
 
 func mustPutSession(t *testing.T, s session.Store, id string, sess session.Session) {
 	t.Helper()

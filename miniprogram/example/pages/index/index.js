@@ -12,6 +12,7 @@ Page({
   data: {
     openid: '',
     steps: null,
+    phone: '',
     message: ''
   },
 
@@ -37,13 +38,25 @@ Page({
       .catch(err => this.showError(err))
   },
 
+  // The phone-number button's event goes to the client as it comes: it sends
+  // the one-time code in e.detail.code to your server (POST /phonenumber).
+  // A user who declined gives no code: phone_denied, and nothing is sent.
+  onPhoneNumber (e) {
+    return client.getPhoneNumber(e)
+      .then(phone => this.setData({ phone: phone.phoneNumber, message: '' }))
+      .catch(err => {
+        if (err.code === 'phone_denied') return this.setData({ message: 'No phone number shared' })
+        this.showError(err)
+      })
+  },
+
   onLogoutTap () {
     // logout() forgets the session on this phone whatever happens; it rejects
     // only to say the server could not be told (the skey then lives on there
     // until it expires).
     return client.logout()
       .catch(err => console.warn('wxsession: server not told of logout', err.code))
-      .then(() => this.setData({ openid: '', steps: null, message: 'Logged out' }))
+      .then(() => this.setData({ openid: '', steps: null, phone: '', message: 'Logged out' }))
   },
 
   showError (err) {

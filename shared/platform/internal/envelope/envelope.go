@@ -6,25 +6,25 @@
 //
 // The adapters translate envelopes only; everything the client sees comes from
 // the handler, so every runtime answers with the same statuses, headers and
-// bodies.
+// bodies. That holds for an event no HTTP request could have produced too: it
+// is served as a stand-in request (BadEvent) the handler answers 400
+// invalid_request, through its one error writer, log line and panic recovery.
 package envelope
 
 import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/wxsession/wxsession/shared/api"
 	"github.com/wxsession/wxsession/shared/apperr"
 )
 
@@ -40,7 +40,9 @@ type Request struct {
 	// RawQuery is the query string without the '?', already encoded.
 	RawQuery string
 	Header   http.Header
-	Body     []byte
+	// Body is the event's body, base64 when IsBase64 is set.
+	Body     string
+	IsBase64 bool
 	// Host is used when the headers name none.
 	Host string
 	// SourceIP is the client's address as the gateway saw it.
@@ -54,7 +56,7 @@ type Request struct {
 // HTTPRequest returns r as an *http.Request bound to ctx (the invocation's
 // context, carrying its deadline). It fails on an event no HTTP request could
 // have produced: no method, a method that is not a token, a path that is not
-// absolute or badly escaped.
+// absolute or badly escaped, a body marked base64 that is not.
 func (r Request) HTTPRequest(ctx context.Context) (*http.Request, error) {
 	if r.Method == "" {
 		return nil, fmt.Errorf("the event has no HTTP method")
@@ -67,11 +69,17 @@ func (r Request) HTTPRequest(ctx context.Context) (*http.Request, error) {
 		return nil, err
 	}
 	u.RawQuery = r.RawQuery
+	body := []byte(r.Body)
+	if r.IsBase64 {
+		if body, err = base64.StdEncoding.DecodeString(r.Body); err != nil {
+			return nil, fmt.Errorf("the event's body is marked base64 but is not valid base64")
+		}
+	}
 	// The URL is set after NewRequest, which would otherwise re-parse it (and
 	// read a path starting with "//" as a host).
 	var req *http.Request
-	if len(r.Body) > 0 {
-		req, err = http.NewRequestWithContext(ctx, r.Method, "/", bytes.NewReader(r.Body))
+	if len(body) > 0 {
+		req, err = http.NewRequestWithContext(ctx, r.Method, "/", bytes.NewReader(body))
 	} else {
 		req, err = http.NewRequestWithContext(ctx, r.Method, "/", http.NoBody)
 	}
@@ -86,7 +94,7 @@ func (r Request) HTTPRequest(ctx context.Context) (*http.Request, error) {
 	// The body is what the event carries; a stale Content-Length from the
 	// client (or an edited sample event) must not contradict it.
 	if req.Header.Get("Content-Length") != "" {
-		req.Header.Set("Content-Length", strconv.Itoa(len(r.Body)))
+		req.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	req.Host = req.Header.Get("Host")
 	if req.Host == "" {
@@ -100,6 +108,28 @@ func (r Request) HTTPRequest(ctx context.Context) (*http.Request, error) {
 		req.Header.Set("X-Request-Id", r.RequestID)
 	}
 	return req, nil
+}
+
+// BadEvent returns the stand-in request for an event no HTTP request could
+// have produced: the product's handler answers it 400 invalid_request with
+// message (which must not echo the event), under the invocation's id.
+func BadEvent(ctx context.Context, invocationID, message string) *http.Request {
+	ctx = api.WithEventError(ctx, apperr.Errorf(apperr.InvalidRequest, "%s", message))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "/", http.NoBody) // a constant, valid request
+	if invocationID != "" {
+		req.Header.Set("X-Request-Id", invocationID)
+	}
+	return req
+}
+
+// ServeEvent serves the request r describes through h, or, when r describes
+// none, the BadEvent stand-in naming the problem.
+func ServeEvent(ctx context.Context, h http.Handler, r Request, invocationID string) Response {
+	req, err := r.HTTPRequest(ctx)
+	if err != nil {
+		req = BadEvent(ctx, invocationID, err.Error())
+	}
+	return Serve(h, req)
 }
 
 // requestURL checks and splits a request path.
@@ -131,40 +161,16 @@ type Response struct {
 	Body   []byte
 }
 
-// Serve serves req through h and returns the answer. A panic in h is logged
-// and answered as the contract's 500 internal error; the process lives on to
-// serve the next invocation.
-func Serve(h http.Handler, req *http.Request, log *slog.Logger) (resp Response) {
-	rec := newRecorder()
-	defer func() {
-		if p := recover(); p != nil {
-			logger(log).ErrorContext(req.Context(), "handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			resp = Error(http.StatusInternalServerError, apperr.Internal, "internal error", req.Header.Get("X-Request-Id"))
-		}
-	}()
+// Serve serves req through h and returns the answer. Panics are the
+// handler's to recover (the product's router does, answering 500 internal).
+func Serve(h http.Handler, req *http.Request) Response {
+	rec := &recorder{header: http.Header{}}
 	h.ServeHTTP(rec, req)
-	resp = rec.result()
+	resp := rec.result()
 	if req.Method == http.MethodHead {
 		resp.Body = nil
 	}
 	return resp
-}
-
-// Error returns the contract's JSON error answer, {"error": code, "message":
-// message}, for failures the adapters detect before any handler runs (an
-// event that is not an HTTP request, say).
-func Error(status int, code apperr.Code, message, requestID string) Response {
-	body, _ := json.Marshal(struct {
-		Error   apperr.Code `json:"error"`
-		Message string      `json:"message"`
-	}{code, message})
-	h := http.Header{}
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	if requestID != "" {
-		h.Set("X-Request-Id", requestID)
-	}
-	return Response{Status: status, Header: h, Body: append(body, '\n')}
 }
 
 // SingleValueHeaders returns the headers as one value per name, joining
@@ -178,17 +184,6 @@ func (r Response) SingleValueHeaders(skipCookies bool) map[string]string {
 			continue
 		}
 		out[name] = strings.Join(vs, ", ")
-	}
-	return out
-}
-
-// MultiValueHeaders returns the headers with every value kept.
-func (r Response) MultiValueHeaders() map[string][]string {
-	out := make(map[string][]string, len(r.Header))
-	for name, vs := range r.Header {
-		if len(vs) > 0 {
-			out[name] = append([]string(nil), vs...)
-		}
 	}
 	return out
 }
@@ -225,19 +220,6 @@ func textual(contentType string) bool {
 	return false
 }
 
-// DecodeBody returns an event's body, decoding base64 when the event says it
-// is encoded.
-func DecodeBody(body string, isBase64 bool) ([]byte, error) {
-	if !isBase64 {
-		return []byte(body), nil
-	}
-	b, err := base64.StdEncoding.DecodeString(body)
-	if err != nil {
-		return nil, fmt.Errorf("the event's body is marked base64 but is not valid base64")
-	}
-	return b, nil
-}
-
 // recorder is the http.ResponseWriter handlers write into. Like net/http's
 // server, it fixes the headers at WriteHeader and sniffs a Content-Type when
 // the handler set none, so a handler behaves the same here as in plain-HTTP
@@ -248,8 +230,6 @@ type recorder struct {
 	status int
 	body   bytes.Buffer
 }
-
-func newRecorder() *recorder { return &recorder{header: http.Header{}} }
 
 func (w *recorder) Header() http.Header { return w.header }
 
@@ -304,11 +284,4 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-func logger(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.Default()
-	}
-	return l
 }

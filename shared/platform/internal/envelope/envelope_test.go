@@ -5,7 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/wxsession/wxsession/shared/api"
 )
 
 func TestServeRecordsLikeNetHTTP(t *testing.T) {
@@ -78,7 +81,7 @@ func TestServeRecordsLikeNetHTTP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp := Serve(tt.handler, req, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			resp := Serve(tt.handler, req)
 			if resp.Status != tt.wantStatus || string(resp.Body) != tt.wantBody || resp.Header.Get("Content-Type") != tt.wantType {
 				t.Errorf("got %d %q type %q, want %d %q type %q", resp.Status, resp.Body, resp.Header.Get("Content-Type"), tt.wantStatus, tt.wantBody, tt.wantType)
 			}
@@ -107,12 +110,34 @@ func TestHTTPRequest(t *testing.T) {
 	if r.ContentLength != 0 || r.Body != http.NoBody {
 		t.Errorf("an empty body is not http.NoBody")
 	}
-	r, err = Request{Method: "POST", Path: "/p", Body: []byte("abc"), Host: "fallback"}.HTTPRequest(context.Background())
+	r, err = Request{Method: "POST", Path: "/p", Body: "abc", Host: "fallback"}.HTTPRequest(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.ContentLength != 3 || r.Host != "fallback" || r.RemoteAddr != "" {
 		t.Errorf("got length %d host %q remote %q", r.ContentLength, r.Host, r.RemoteAddr)
+	}
+	r, err = Request{Method: "POST", Path: "/p", Body: "YWJjZA==", IsBase64: true}.HTTPRequest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(r.Body); string(b) != "abcd" || r.ContentLength != 4 {
+		t.Errorf("got body %q length %d, want the decoded abcd", b, r.ContentLength)
+	}
+	if _, err := (Request{Method: "POST", Path: "/p", Body: "***", IsBase64: true}).HTTPRequest(context.Background()); err == nil {
+		t.Error("a body marked base64 that is not was accepted")
+	}
+}
+
+// TestBadEvent checks that an event no HTTP request could have produced is
+// answered by the product's handler, in the contract's shape, under the
+// invocation's id.
+func TestBadEvent(t *testing.T) {
+	h := api.All(struct{ api.Service }{}, api.WithLogger(slog.New(slog.DiscardHandler)))
+	resp := ServeEvent(context.Background(), h, Request{Method: "GET", Path: "relative", RequestID: "gw-1"}, "inv-1")
+	if resp.Status != http.StatusBadRequest || resp.Header.Get("X-Request-Id") != "inv-1" ||
+		!strings.Contains(string(resp.Body), `"error":"invalid_request"`) || !strings.Contains(string(resp.Body), "not absolute") {
+		t.Errorf("got %d %v %s, want 400 invalid_request naming the path, under inv-1", resp.Status, resp.Header, resp.Body)
 	}
 }
 
