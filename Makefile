@@ -56,7 +56,7 @@ RELEASE_FLAGS := -trimpath -ldflags='-s -w'
 LAMBDA_TAGS ?= lambda.norpc,wxsession_noscf,wxsession_noredis
 SCF_TAGS ?= wxsession_nolambda,wxsession_nodynamodb
 
-.PHONY: build-lambda build-scf build-LoginFunction build-ValidateFunction build-DecryptFunction build-LogoutFunction
+.PHONY: package build-lambda build-scf build-LoginFunction build-ValidateFunction build-DecryptFunction build-LogoutFunction
 
 build-lambda: ## each function for AWS Lambda (provided.al2023, arm64) into dist/lambda/<name>/bootstrap
 	@for f in $(FUNCTIONS); do \
@@ -70,6 +70,9 @@ build-scf: ## each function for Tencent SCF (Go1 runtime, amd64) into dist/scf/<
 		CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags $(SCF_TAGS) $(RELEASE_FLAGS) -o dist/scf/$$f/main ./functions/$$f || exit 1; \
 		install -m 0755 scf_bootstrap dist/scf/$$f/scf_bootstrap || exit 1; \
 	done
+
+package: ## upload-ready zips for the AWS Lambda and Tencent SCF consoles, with SHA256SUMS, into dist/package
+	$(GO) run ./cmd/package -out dist/package -lambda-tags $(LAMBDA_TAGS) -scf-tags $(SCF_TAGS) -scf-bootstrap scf_bootstrap
 
 # sam build (template.yaml, BuildMethod: makefile) runs build-<LogicalId> in a
 # copy of the source with ARTIFACTS_DIR set; the function's binary is bootstrap.

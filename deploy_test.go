@@ -16,7 +16,6 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/intrinsics"
-	"gopkg.in/yaml.v3"
 )
 
 // route is one route of the HTTP contract and the function serving it.
@@ -345,108 +344,78 @@ func TestTemplate(t *testing.T) {
 	})
 }
 
-// slsFunction is one function of serverless.yml (multi-scf).
-type slsFunction struct {
-	Src     string `yaml:"src"`
-	Handler string `yaml:"handler"`
-	Type    string `yaml:"type"`
-	Runtime string `yaml:"runtime"`
-	Timeout int    `yaml:"timeout"`
-	VPC     struct {
-		VpcID    string `yaml:"vpcId"`
-		SubnetID string `yaml:"subnetId"`
-	} `yaml:"vpcConfig"`
-	Environment struct {
-		Variables map[string]string `yaml:"variables"`
-	} `yaml:"environment"`
-}
-
-type slsFile struct {
-	Component string `yaml:"component"`
-	Inputs    struct {
-		Src struct {
-			Src string `yaml:"src"`
-		} `yaml:"src"`
-		Runtime   string                 `yaml:"runtime"`
-		Type      string                 `yaml:"type"`
-		Functions map[string]slsFunction `yaml:"functions"`
-		Triggers  []struct {
-			Type       string `yaml:"type"`
-			Parameters struct {
-				Protocols []string `yaml:"protocols"`
-				APIs      []struct {
-					Path, Method, Function string
-				} `yaml:"apis"`
-			} `yaml:"parameters"`
-		} `yaml:"triggers"`
-	} `yaml:"inputs"`
-}
-
 func TestServerlessYML(t *testing.T) {
-	raw, err := os.ReadFile("serverless.yml")
-	if err != nil {
-		t.Fatal(err)
+	fns, f := deployedFunctions(t)
+	if f.Component != "multi-scf" || f.Inputs.SrcDir.Src != "./dist/scf" {
+		t.Errorf("got component %q src %q, want multi-scf from ./dist/scf (make build-scf)", f.Component, f.Inputs.SrcDir.Src)
 	}
-	var f slsFile
-	if err := yaml.Unmarshal(raw, &f); err != nil {
-		t.Fatalf("serverless.yml does not parse: %v", err)
-	}
-	if f.Component != "multi-scf" || f.Inputs.Src.Src != "./dist/scf" {
-		t.Errorf("got component %q src %q, want multi-scf from ./dist/scf (make build-scf)", f.Component, f.Inputs.Src.Src)
+	// The component replaces an environment map with the environments list,
+	// so a map anywhere is a setting silently lost.
+	if f.Inputs.Environment != nil {
+		t.Error("inputs.environment is a map; multi-scf reads only environments: [{key, value}]")
 	}
 	envVar := regexp.MustCompile(`^\$\{env:[A-Z][A-Z0-9_]*\}$`)
+	// Each function gets only the secrets it uses (as on AWS).
+	needs := map[string][]string{"login": {"WX_SECRET", "SESSION_SEAL_KEY"}, "decrypt": {"SESSION_SEAL_KEY"}}
+	var names []string
 	for _, r := range routes {
-		fn, ok := f.Inputs.Functions[r.function]
+		names = append(names, r.function)
+		d, ok := fns[r.function]
 		if !ok {
 			t.Errorf("no function %s", r.function)
 			continue
 		}
-		runtime, typ := or(fn.Runtime, f.Inputs.Runtime), or(fn.Type, f.Inputs.Type)
-		if runtime != "Go1" || typ != "web" || fn.Handler != "scf_bootstrap" || fn.Src != "./"+r.function {
-			t.Errorf("%s: got runtime %q type %q handler %q src %q, want Go1 web scf_bootstrap ./%s", r.function, runtime, typ, fn.Handler, fn.Src, r.function)
+		if fn := f.Inputs.Functions[r.function]; fn.Environment != nil {
+			t.Errorf("%s: environment is a map; multi-scf ignores it (use environments)", r.function)
 		}
-		if fn.Timeout < 8 {
-			t.Errorf("%s: timeout %d s is too short for a WeChat call with its retry", r.function, fn.Timeout)
+		if d.runtime != "Go1" || d.typ != "web" || d.handler != "scf_bootstrap" || d.src != "./"+r.function {
+			t.Errorf("%s: got runtime %q type %q handler %q src %q, want Go1 web scf_bootstrap ./%s", r.function, d.runtime, d.typ, d.handler, d.src, r.function)
 		}
-		v := fn.Environment.Variables
-		if v["SESSION_STORE"] != "redis" {
-			t.Errorf("%s: SESSION_STORE=%q, want redis", r.function, v["SESSION_STORE"])
+		if d.timeout < 8 || d.timeout > 30 {
+			t.Errorf("%s: timeout %d s; want 8..30 (a WeChat call with its retry)", r.function, d.timeout)
 		}
-		// Each function gets only the secrets it uses (as on AWS).
-		needs := map[string][]string{"login": {"WX_SECRET", "SESSION_SEAL_KEY"}, "decrypt": {"SESSION_SEAL_KEY"}}
+		if d.memory != 128 || !d.publicAccess {
+			t.Errorf("%s: memory %d public access %v, want 128 MB and public access (api.weixin.qq.com)", r.function, d.memory, d.publicAccess)
+		}
+		if d.env["SESSION_STORE"] != "redis" {
+			t.Errorf("%s: SESSION_STORE=%q, want redis set explicitly", r.function, d.env["SESSION_STORE"])
+		}
 		for _, k := range []string{"WX_APPID", "WX_SECRET", "SESSION_SEAL_KEY", "REDIS_URL"} {
 			needed := k == "WX_APPID" || k == "REDIS_URL" || slices.Contains(needs[r.function], k)
+			_, has := d.env[k]
 			switch {
-			case needed && !envVar.MatchString(v[k]):
-				t.Errorf("%s: %s=%q, want it from the deploy environment (${env:...}), never written in the file", r.function, k, v[k])
-			case !needed && v[k] != "":
+			case needed && !envVar.MatchString(d.env[k]):
+				t.Errorf("%s: %s=%q, want it from the deploy environment (${env:...}), never written in the file", r.function, k, d.env[k])
+			case !needed && has:
 				t.Errorf("%s gets %s, which it never uses", r.function, k)
 			}
 		}
-		if !envVar.MatchString(fn.VPC.VpcID) || !envVar.MatchString(fn.VPC.SubnetID) {
-			t.Errorf("%s: got vpcConfig %+v, want the VPC of the Redis instance from the environment", r.function, fn.VPC)
+		if !envVar.MatchString(d.vpc.VpcID) || !envVar.MatchString(d.vpc.SubnetID) {
+			t.Errorf("%s: got VPC %+v, want the VPC of the Redis instance from the environment", r.function, d.vpc)
 		}
 	}
-	var apis []string
+	if len(fns) != len(routes) {
+		t.Errorf("serverless.yml deploys %d functions, want exactly %v", len(fns), names)
+	}
+
+	// One public function URL per function, and no API Gateway (switched
+	// off on 2025-06-30).
+	var urls []string
 	for _, tr := range f.Inputs.Triggers {
-		if tr.Type != "apigw" {
+		if tr.Type != "http" {
+			t.Errorf("trigger type %q: want only http (function URLs)", tr.Type)
 			continue
 		}
-		if !slices.Contains(tr.Parameters.Protocols, "https") {
-			t.Errorf("API Gateway protocols %v lack https", tr.Parameters.Protocols)
-		}
-		for _, a := range tr.Parameters.APIs {
-			apis = append(apis, a.Method+" "+a.Path+" -> "+a.Function)
+		urls = append(urls, tr.Function)
+		net, _ := tr.Parameters["netConfig"].(map[string]any)
+		if tr.Parameters["authType"] != "NONE" || net["enableExtranet"] != true {
+			t.Errorf("%s: function URL %v is not public without CAM auth; the mini-program cannot sign requests", tr.Function, tr.Parameters)
 		}
 	}
-	var want []string
-	for _, r := range routes {
-		want = append(want, r.method+" "+r.path+" -> "+r.function)
-	}
-	sort.Strings(apis)
-	sort.Strings(want)
-	if !slices.Equal(apis, want) {
-		t.Errorf("got API Gateway routes %v, want %v", apis, want)
+	sort.Strings(urls)
+	sort.Strings(names)
+	if !slices.Equal(urls, names) {
+		t.Errorf("function URLs for %v, want one for each of %v", urls, names)
 	}
 }
 
@@ -463,7 +432,7 @@ func TestSCFBootstrap(t *testing.T) {
 	if strings.Contains(s, "\r") || !strings.HasPrefix(s, "#!/bin/bash\n") {
 		t.Error("scf_bootstrap must start with #!/bin/bash and use LF line ends")
 	}
-	for _, want := range []string{"export PORT=9000", "unset _LAMBDA_SERVER_PORT AWS_LAMBDA_RUNTIME_API", "exec ./main"} {
+	for _, want := range []string{`export PORT="${WXSESSION_WEB_PORT:-9000}"`, "unset _LAMBDA_SERVER_PORT AWS_LAMBDA_RUNTIME_API", "exec ./main"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("scf_bootstrap lacks %q", want)
 		}

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net/url"
@@ -32,6 +33,10 @@ type Config struct {
 	Store    string // SESSION_STORE: memory, dynamodb or redis
 	Table    string // SESSION_TABLE, for dynamodb
 	RedisURL string // REDIS_URL, for redis; never logged (it may hold a password)
+	// RedisCAFile is a PEM file of the CAs that sign the Redis server's TLS
+	// certificate (REDIS_CA_FILE), for rediss:// to a server whose CA is not
+	// in the system's pool, such as TencentDB for Redis.
+	RedisCAFile string
 
 	TTL    time.Duration // SESSION_TTL: sliding session lifetime
 	MaxAge time.Duration // SESSION_MAX_AGE: absolute cap from login
@@ -121,6 +126,22 @@ func load(lookup func(string) (string, bool), defaultStore string) (Config, erro
 		}
 	default:
 		return Config{}, &Error{"SESSION_STORE", fmt.Sprintf("%q is not one of memory, dynamodb, redis", cfg.Store)}
+	}
+
+	// REDIS_CA_FILE: checked here, once, so a function with a missing or
+	// garbled CA stops at start-up instead of failing every request's TLS
+	// handshake.
+	if cfg.RedisCAFile = get("REDIS_CA_FILE"); cfg.RedisCAFile != "" {
+		if cfg.Store != StoreRedis || !strings.HasPrefix(cfg.RedisURL, "rediss://") {
+			return Config{}, &Error{"REDIS_CA_FILE", "is set, but only SESSION_STORE=redis with a rediss:// REDIS_URL uses it"}
+		}
+		pem, err := os.ReadFile(cfg.RedisCAFile)
+		if err != nil {
+			return Config{}, &Error{"REDIS_CA_FILE", fmt.Sprintf("cannot read it: %v", err)}
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return Config{}, &Error{"REDIS_CA_FILE", fmt.Sprintf("%q holds no PEM certificate", cfg.RedisCAFile)}
+		}
 	}
 
 	durations := []struct {

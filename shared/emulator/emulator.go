@@ -193,7 +193,8 @@ func (e *Emulator) userLocked(appID, name string) *user {
 	openID := e.OpenIDIn(appID, name)
 	u, ok := e.users[openID]
 	if !ok {
-		u = &user{appID: appID, name: name, openID: openID, unionID: e.unionIDOf(name)}
+		u = &user{appID: appID, name: name, openID: openID}
+		u.unionID = e.unionIDOf(name)
 		e.users[openID] = u
 	}
 	return u

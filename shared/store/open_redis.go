@@ -11,7 +11,11 @@ import (
 )
 
 func openRedis(cfg config.Config, now func() time.Time) (session.Store, error) {
-	client, err := redis.NewClient(cfg.RedisURL)
+	var opts []redis.ClientOption
+	if cfg.RedisCAFile != "" {
+		opts = append(opts, redis.WithCAFile(cfg.RedisCAFile))
+	}
+	client, err := redis.NewClient(cfg.RedisURL, opts...)
 	if err != nil {
 		return nil, &config.Error{Var: "REDIS_URL", Reason: err.Error()}
 	}

@@ -55,6 +55,11 @@ type Session struct {
 	SessionKey string // base64, as WeChat sends it; a secret
 }
 
+// LogValue keeps the session_key out of logs.
+func (s Session) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("openid", s.OpenID), slog.Bool("unionid", s.UnionID != ""))
+}
+
 // Client calls WeChat's APIs: jscode2session for its own app, and
 // stable_token and getuserphonenumber for whichever app the caller names. It
 // is safe for concurrent use and meant to be built once per process, so

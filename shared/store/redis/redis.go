@@ -67,6 +67,9 @@ type Option func(*Store)
 // deployments (or tests) can share one database.
 func WithPrefix(prefix string) Option { return func(s *Store) { s.prefix = prefix } }
 
+// WithTimeout bounds each store call to d instead of DefaultTimeout.
+func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d } }
+
 // New returns a store over client that reads the time from now (time.Now if
 // nil).
 func New(client Client, now func() time.Time, opts ...Option) *Store {
