@@ -198,7 +198,7 @@ type recorder struct {
 	failed bool
 }
 
-func (r *recorder) Errorf(format string, args ...any) { r.failed = true; r.TB.Logf(format, args...) }
+func (r *recorder) Errorf(format string, args ...any) { r.failed = true; r.Logf(format, args...) }
 func (r *recorder) Helper()                           {}
 
 // TestTransportChecksResponses shows the RoundTripper checks what passes
