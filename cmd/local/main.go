@@ -73,7 +73,7 @@ func newServer(ctx context.Context, cfg config.Config, base string, log *slog.Lo
 	if err != nil {
 		return nil, cfg, err
 	}
-	return localHandler(api.All(svc, api.WithLogger(log)), emu), cfg, nil
+	return withOpenAPI(localHandler(api.All(svc, api.WithLogger(log)), emu)), cfg, nil
 }
 
 // localHandler sends /emulator/… to the emulator (when there is one) and
