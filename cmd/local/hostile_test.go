@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/wxsession/wxsession/internal/openapitest"
 	"io"
 	"log/slog"
 	"net"
@@ -405,12 +406,14 @@ func localEntry(t *testing.T, log *slog.Logger) (func(*testing.T, hostileRequest
 }
 
 func socketEntry(base string) func(*testing.T, hostileRequest) answer {
-	client := &http.Client{
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 	return func(t *testing.T, r hostileRequest) answer {
 		t.Helper()
+		// Hostile requests too get answers docs/openapi.yaml describes.
+		client := &http.Client{
+			Timeout:       10 * time.Second,
+			Transport:     openapitest.Transport(t, nil),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 		u, err := url.Parse(base + r.target)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/wxsession/wxsession/internal/openapitest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -202,7 +203,7 @@ func runHygiene(t *testing.T, storeName string, env map[string]string) {
 	srv.Config.Handler = handler
 	srv.Start()
 	t.Cleanup(srv.Close)
-	h := &hygieneRun{t: t, base: srv.URL, wx: wx, client: &http.Client{Timeout: 30 * time.Second}}
+	h := &hygieneRun{t: t, base: srv.URL, wx: wx, client: &http.Client{Timeout: 30 * time.Second, Transport: openapitest.Transport(t, nil)}}
 
 	// Every route, succeeding.
 	code := wx.code("alice")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/wxsession/wxsession/internal/openapitest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -55,7 +56,8 @@ func call(t *testing.T, method, url, auth string, body any, wantStatus int) map[
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// Every answer of the product is checked against docs/openapi.yaml.
+	resp, err := (&http.Client{Transport: openapitest.Transport(t, nil)}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

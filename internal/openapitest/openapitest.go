@@ -128,7 +128,7 @@ func (v *Validator) Validate(req *http.Request, resp *http.Response, body []byte
 	switch {
 	case !ok:
 		problems = v.checkComponent(req, &r, body, "NotFound", http.StatusNotFound)
-	case item.GetOperations().GetOrZero(strings.ToLower(req.Method)) == nil:
+	case operation(item, req.Method) == nil:
 		problems = v.checkComponent(req, &r, body, "MethodNotAllowed", http.StatusMethodNotAllowed)
 		if allow, want := r.Header.Values("Allow"), methodsOf(item); !slices.Equal(allow, []string{want}) {
 			problems = append(problems, fmt.Sprintf("Allow is %q, want %q (the methods the document lists)", allow, want))
@@ -149,7 +149,7 @@ func (v *Validator) checkOperation(req *http.Request, resp *http.Response, body 
 	if _, errs := v.v.ValidateHttpResponse(req, resp); len(errs) > 0 {
 		problems = append(problems, lines(errs)...)
 	}
-	op := item.GetOperations().GetOrZero(strings.ToLower(req.Method))
+	op := operation(item, req.Method)
 	if documented := op.Responses.FindResponseByCode(resp.StatusCode); documented != nil && orderedmap.Len(documented.Content) == 0 && len(body) > 0 {
 		problems = append(problems, fmt.Sprintf("status %d has no documented body, got %d bytes", resp.StatusCode, len(body)))
 	}
@@ -204,6 +204,16 @@ func (v *Validator) checkComponent(req *http.Request, resp *http.Response, body 
 func findMediaType(resp *v3.Response, contentType string) (*v3.MediaType, bool) {
 	mt, _, _ := strings.Cut(contentType, ";")
 	return resp.Content.Get(strings.TrimSpace(strings.ToLower(mt)))
+}
+
+// operation returns the operation a path item documents for method, or nil.
+// HTTP methods are case-sensitive: "post" is not POST, and the product
+// answers it 405.
+func operation(item *v3.PathItem, method string) *v3.Operation {
+	if method != strings.ToUpper(method) {
+		return nil
+	}
+	return item.GetOperations().GetOrZero(strings.ToLower(method))
 }
 
 // methodsOf returns the methods a path item documents, as an Allow value.
