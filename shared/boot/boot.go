@@ -59,7 +59,7 @@ func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...
 		}
 		set.Sealer = sealer
 	}
-	return session.NewService(set, st, codeExchanger{wx}, opts...), nil
+	return session.NewService(set, timeStore(st), codeExchanger{wx}, opts...), nil
 }
 
 // codeExchanger adapts a *wechat.Client to session.CodeExchanger.
