@@ -524,3 +524,33 @@ func flow(n *yaml.Node) string {
 	}
 	return tag + strconv.Quote(n.Value)
 }
+
+// checkProbeMetrics checks the log line a deployed function wrote for its
+// probe: valid Embedded Metric Format, counting one request of function
+// with outcome code.
+func checkProbeMetrics(t *testing.T, p *process, function, code string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, l := range strings.Split(p.out.String(), "\n") {
+			if !strings.Contains(l, `"msg":"request"`) {
+				continue
+			}
+			ms, err := emfcheck.Parse([]byte(l))
+			if err != nil {
+				t.Fatalf("%s: request log line is not valid EMF: %v\n%s", function, err, l)
+			}
+			for _, m := range ms {
+				if m.Key() == "wxsession/requests[function,outcome]" {
+					if m.Value != 1 || m.Values["function"] != function || m.Values["outcome"] != code {
+						t.Errorf("%s: requests metric %+v, want 1 of %s/%s", function, m, function, code)
+					}
+					return
+				}
+			}
+			t.Fatalf("%s: request log line makes no requests metric: %s", function, l)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s wrote no request log line; output:\n%s", function, p.out.String())
+		}
+	}
+}
