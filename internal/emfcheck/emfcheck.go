@@ -95,15 +95,15 @@ func directive(root map[string]any, v any) ([]Metric, error) {
 	}
 	ns, ok := d["Namespace"].(string)
 	if !ok || ns == "" || len(ns) > 255 {
-		return nil, errors.New("Namespace is not a string of 1 to 255 characters")
+		return nil, errors.New("the Namespace is not a string of 1 to 255 characters")
 	}
 	sets, ok := d["Dimensions"].([]any)
 	if !ok || len(sets) == 0 {
-		return nil, errors.New("Dimensions is not an array of at least one dimension set")
+		return nil, errors.New("the Dimensions member is not an array of at least one dimension set")
 	}
 	defs, ok := d["Metrics"].([]any)
 	if !ok || len(defs) > 100 {
-		return nil, errors.New("Metrics is not an array of at most 100 definitions")
+		return nil, errors.New("the Metrics member is not an array of at most 100 definitions")
 	}
 	var dimSets [][]string
 	dims := map[string]string{}
