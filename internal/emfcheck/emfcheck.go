@@ -93,8 +93,8 @@ func directive(root map[string]any, v any) ([]Metric, error) {
 	if err := onlyMembers(d, "directive", "Namespace", "Dimensions", "Metrics"); err != nil {
 		return nil, err
 	}
-	ns, ok := d["Namespace"].(string)
-	if !ok || ns == "" || len(ns) > 255 {
+	ns, ok := name(d["Namespace"])
+	if !ok {
 		return nil, errors.New("the Namespace is not a string of 1 to 255 characters")
 	}
 	sets, ok := d["Dimensions"].([]any)
@@ -114,16 +114,16 @@ func directive(root map[string]any, v any) ([]Metric, error) {
 		}
 		var names []string
 		for _, n := range set {
-			name, ok := n.(string)
-			if !ok || name == "" || len(name) > 255 {
+			dim, ok := name(n)
+			if !ok {
 				return nil, fmt.Errorf("dimension %v is not a name of 1 to 255 characters", n)
 			}
-			value, ok := root[name].(string)
+			value, ok := root[dim].(string)
 			if !ok {
-				return nil, fmt.Errorf("dimension %s has no top-level string member (got %T)", name, root[name])
+				return nil, fmt.Errorf("dimension %s has no top-level string member (got %T)", dim, root[dim])
 			}
-			dims[name] = value
-			names = append(names, name)
+			dims[dim] = value
+			names = append(names, dim)
 		}
 		slices.Sort(names)
 		dimSets = append(dimSets, names)
@@ -137,8 +137,8 @@ func directive(root map[string]any, v any) ([]Metric, error) {
 		if err := onlyMembers(def, "metric definition", "Name", "Unit", "StorageResolution"); err != nil {
 			return nil, err
 		}
-		name, ok := def["Name"].(string)
-		if !ok || name == "" || len(name) > 255 {
+		name, ok := name(def["Name"])
+		if !ok {
 			return nil, errors.New("a metric Name is not a string of 1 to 255 characters")
 		}
 		unit := "None"
@@ -192,6 +192,12 @@ func metricValue(v any) (float64, error) {
 		return 0, errors.New("no top-level member")
 	}
 	return 0, fmt.Errorf("the top-level member is %T, not a number", v)
+}
+
+// name reads a namespace, dimension or metric name: 1 to 255 characters.
+func name(v any) (string, bool) {
+	s, ok := v.(string)
+	return s, ok && s != "" && len(s) <= 255
 }
 
 func onlyMembers(obj map[string]any, what string, allowed ...string) error {

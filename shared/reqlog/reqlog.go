@@ -98,36 +98,33 @@ type Measures struct {
 // AddStoreTime adds d, the time one session store call took, to the request
 // ctx belongs to; it does nothing when ctx carries no Fields.
 func AddStoreTime(ctx context.Context, d time.Duration) {
-	if f := fieldsOf(ctx); f != nil {
-		f.mu.Lock()
-		f.measures.Store += d
-		f.measures.StoreCalls++
-		f.mu.Unlock()
-	}
+	measure(ctx, func(m *Measures) { m.Store += d; m.StoreCalls++ })
 }
 
 // AddWeChatTime adds d, the time one HTTP call to WeChat took, to the
 // request ctx belongs to; it does nothing when ctx carries no Fields.
 func AddWeChatTime(ctx context.Context, d time.Duration) {
-	if f := fieldsOf(ctx); f != nil {
-		f.mu.Lock()
-		f.measures.WeChat += d
-		f.measures.WeChatCalls++
-		f.mu.Unlock()
-	}
+	measure(ctx, func(m *Measures) { m.WeChat += d; m.WeChatCalls++ })
 }
 
 // AddErrcode records that the WeChat API api answered errcode in the
 // request ctx belongs to; it does nothing when ctx carries no Fields.
 func AddErrcode(ctx context.Context, api string, errcode int) {
+	measure(ctx, func(m *Measures) {
+		if m.Errcodes == nil {
+			m.Errcodes = make(map[string]int)
+		}
+		if prev, ok := m.Errcodes[api]; !ok || errcode != 0 || prev == 0 {
+			m.Errcodes[api] = errcode
+		}
+	})
+}
+
+// measure updates the measures of the request ctx belongs to, if any.
+func measure(ctx context.Context, update func(*Measures)) {
 	if f := fieldsOf(ctx); f != nil {
 		f.mu.Lock()
-		if f.measures.Errcodes == nil {
-			f.measures.Errcodes = make(map[string]int)
-		}
-		if prev, ok := f.measures.Errcodes[api]; !ok || errcode != 0 || prev == 0 {
-			f.measures.Errcodes[api] = errcode
-		}
+		update(&f.measures)
 		f.mu.Unlock()
 	}
 }
