@@ -56,11 +56,8 @@ func Parse(line []byte) ([]Metric, error) {
 	if dec.More() {
 		return nil, errors.New("data after the JSON object")
 	}
-	aws, ok := root["_aws"].(map[string]any)
-	if !ok {
-		return nil, errors.New("no _aws object")
-	}
-	if err := onlyMembers(aws, "_aws", "Timestamp", "CloudWatchMetrics"); err != nil {
+	aws, err := object(root["_aws"], "_aws", "Timestamp", "CloudWatchMetrics")
+	if err != nil {
 		return nil, err
 	}
 	ts, ok := aws["Timestamp"].(json.Number)
@@ -86,11 +83,8 @@ func Parse(line []byte) ([]Metric, error) {
 }
 
 func directive(root map[string]any, v any) ([]Metric, error) {
-	d, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("not an object")
-	}
-	if err := onlyMembers(d, "directive", "Namespace", "Dimensions", "Metrics"); err != nil {
+	d, err := object(v, "the directive", "Namespace", "Dimensions", "Metrics")
+	if err != nil {
 		return nil, err
 	}
 	ns, ok := name(d["Namespace"])
@@ -130,11 +124,8 @@ func directive(root map[string]any, v any) ([]Metric, error) {
 	}
 	var out []Metric
 	for _, m := range defs {
-		def, ok := m.(map[string]any)
-		if !ok {
-			return nil, errors.New("a metric definition is not an object")
-		}
-		if err := onlyMembers(def, "metric definition", "Name", "Unit", "StorageResolution"); err != nil {
+		def, err := object(m, "a metric definition", "Name", "Unit", "StorageResolution")
+		if err != nil {
 			return nil, err
 		}
 		name, ok := name(def["Name"])
@@ -200,11 +191,16 @@ func name(v any) (string, bool) {
 	return s, ok && s != "" && len(s) <= 255
 }
 
-func onlyMembers(obj map[string]any, what string, allowed ...string) error {
+// object reads a JSON object that may hold only the allowed members.
+func object(v any, what string, allowed ...string) (map[string]any, error) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an object", what)
+	}
 	for k := range obj {
 		if !slices.Contains(allowed, k) {
-			return fmt.Errorf("%s has member %q the specification does not define", what, k)
+			return nil, fmt.Errorf("%s has member %q the specification does not define", what, k)
 		}
 	}
-	return nil
+	return obj, nil
 }
