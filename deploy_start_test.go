@@ -611,6 +611,7 @@ func TestTemplateFunctionsStart(t *testing.T) {
 			if out.StatusCode != pr.status || errorCode(out.Body) != pr.code {
 				t.Errorf("%s %s: got %d %s, want %d %s", pr.method, pr.path, out.StatusCode, out.Body, pr.status, pr.code)
 			}
+			checkProbeMetrics(t, p, r.function, pr.code)
 		})
 	}
 }

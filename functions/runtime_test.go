@@ -594,9 +594,12 @@ func testLambdaFlow(t *testing.T, b *build, endpoint string) {
 		t.Error("authorizer after logout: authorized")
 	}
 
-	for _, f := range fns {
+	procs := map[string]*process{}
+	for name, f := range fns {
 		f.proc.alive(t)
+		procs[name] = f.proc
 	}
+	checkFlowMetrics(t, procs)
 }
 
 // TestLambdaLifecycle checks the process-level protocol: SIGTERM handling
@@ -839,9 +842,12 @@ func testSCFFlow(t *testing.T, b *build, redisURL string) {
 	fns["logout"].invoke(t, readEvent(t, "scf/logout.json", skey)).want(t, http.StatusNoContent, "")
 	fns["validate"].invoke(t, readEvent(t, "scf/validate.json", skey)).want(t, http.StatusUnauthorized, "session_expired")
 
-	for _, f := range fns {
+	procs := map[string]*process{}
+	for name, f := range fns {
 		f.proc.alive(t)
+		procs[name] = f.proc
 	}
+	checkFlowMetrics(t, procs)
 }
 
 // TestWebFunction starts a binary as scf_bootstrap does for a Tencent Web

@@ -66,7 +66,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				reqlog.SetError(ctx, err)
 			}
 		}
-		rt.logRequest(r, id, name, sw.status, time.Since(start), fields.Err(), fields.Attrs())
+		rt.logRequest(r, id, name, sw.status, time.Since(start), fields)
 	}()
 
 	rte, ok := rt.match(r.URL.Path)
@@ -109,7 +109,11 @@ func (rt *router) match(p string) (route, bool) {
 	return route{}, false
 }
 
-func (rt *router) logRequest(r *http.Request, id, route string, status int, latency time.Duration, err error, extra []slog.Attr) {
+// logRequest writes the request's one log line: what operators read and
+// grep (request_id, method, route, status, latency_ms, the attributes layers
+// below added, error and detail), then the request's metrics
+// (metricAttrs).
+func (rt *router) logRequest(r *http.Request, id, route string, status int, latency time.Duration, fields *reqlog.Fields) {
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -118,15 +122,18 @@ func (rt *router) logRequest(r *http.Request, id, route string, status int, late
 		slog.String("method", truncate(r.Method, 16)), // a client-chosen token: keep lines short
 		slog.String("route", route),
 		slog.Int("status", status),
-		slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
-	}, extra...)
+		slog.Float64("latency_ms", milliseconds(latency)),
+	}, fields.Attrs()...)
 	level := slog.LevelInfo
-	if err != nil {
-		attrs = append(attrs, slog.String("error", string(apperr.CodeOf(err))), slog.String("detail", err.Error()))
+	outcome := "ok"
+	if err := fields.Err(); err != nil {
+		outcome = string(apperr.CodeOf(err))
+		attrs = append(attrs, slog.String("error", outcome), slog.String("detail", err.Error()))
 		if status >= http.StatusInternalServerError {
 			level = slog.LevelError
 		}
 	}
+	attrs = append(attrs, metricAttrs(route, outcome, fields.Measures(), time.Now())...)
 	rt.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 

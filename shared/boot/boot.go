@@ -41,7 +41,8 @@ func Service(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 
 // NewService builds the session service cfg describes over st, trading login
 // codes with wx. It translates the validated configuration into the core's
-// settings and adapts the WeChat client to the core's CodeExchanger.
+// settings, adapts the WeChat client to the core's CodeExchanger, and times
+// every store call for the request's log line (timeStore).
 func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...session.Option) (*session.Service, error) {
 	set := session.Settings{
 		AppID:           cfg.AppID,
@@ -59,7 +60,7 @@ func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...
 		}
 		set.Sealer = sealer
 	}
-	return session.NewService(set, st, codeExchanger{wx}, opts...), nil
+	return session.NewService(set, timeStore(st), codeExchanger{wx}, opts...), nil
 }
 
 // codeExchanger adapts a *wechat.Client to session.CodeExchanger.

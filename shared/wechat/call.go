@@ -41,7 +41,8 @@ func (r envelope) errcode() int { return r.ErrCode }
 // do makes one HTTP call to the WeChat API named api and decodes its JSON
 // answer into dst. The attempt is bounded by AttemptTimeout and by the
 // caller's deadline less ReplyReserve; a call with no time left is not made.
-// Its latency goes to the log line as <logKey>_latency_ms. Transport
+// Its time (the body read included) and WeChat's errcode go to the
+// request's measures, so every answer is counted, retries too. Transport
 // failures, HTTP errors and answers that are not JSON come back as
 // wechat_unavailable errors, with the request URL (which may carry a secret,
 // a code or an access_token) stripped.
@@ -67,12 +68,13 @@ func (c *Client) do(ctx context.Context, api, logKey string, dst any, newRequest
 	}
 	start := time.Now()
 	resp, err := c.http.Do(req)
-	reqlog.Add(ctx, slog.Float64(logKey+"_latency_ms", float64(time.Since(start).Microseconds())/1000))
 	if err != nil {
+		reqlog.AddWeChatTime(ctx, time.Since(start))
 		return apperr.Wrap(fmt.Errorf("%s: %w", api, redact(api, err)), apperr.WeChatUnavailable, "WeChat did not answer in time")
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	reqlog.AddWeChatTime(ctx, time.Since(start))
 	if err != nil {
 		return apperr.Wrap(fmt.Errorf("%s: read body: %w", api, redact(api, err)), apperr.WeChatUnavailable, "WeChat did not answer in time")
 	}
@@ -83,6 +85,9 @@ func (c *Client) do(ctx context.Context, api, logKey string, dst any, newRequest
 	if err := json.Unmarshal(body, dst); err != nil {
 		return apperr.Wrap(fmt.Errorf("%s: answer is not JSON (%d bytes): %w", api, len(body), err),
 			apperr.WeChatUnavailable, "WeChat gave an unreadable answer")
+	}
+	if a, ok := dst.(interface{ errcode() int }); ok {
+		reqlog.AddErrcode(ctx, api, a.errcode())
 	}
 	return nil
 }

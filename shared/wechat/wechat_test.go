@@ -3,6 +3,7 @@ package wechat_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -198,4 +199,40 @@ func hasAttr(f *reqlog.Fields, key string) bool {
 		}
 	}
 	return false
+}
+
+// TestMeasures checks that every answer of every API reaches the request's
+// measures: its time, and its errcode under the API's name, a refusal
+// outliving the success that follows it.
+func TestMeasures(t *testing.T) {
+	emu, c := setup(t)
+	ctx, fields := reqlog.NewContext(context.Background())
+	emu.SetFault(&emulator.Fault{Mode: emulator.FaultErrCode, ErrCode: -1, Times: 1})
+	if _, err := c.Code2Session(ctx, emu.Code("alice")); err != nil {
+		t.Fatalf("Code2Session after one -1: %v", err)
+	}
+	emu.SetFault(&emulator.Fault{API: emulator.APIStableToken, Mode: emulator.FaultErrCode, ErrCode: 45009, Times: 1})
+	if _, err := c.StableToken(ctx, appID, secret); err == nil {
+		t.Fatal("StableToken with 45009: no error")
+	}
+	tok, err := c.StableToken(ctx, appID, secret)
+	if err != nil {
+		t.Fatalf("StableToken: %v", err)
+	}
+	emu.SetFault(&emulator.Fault{API: emulator.APIPhoneNumber, Mode: emulator.FaultErrCode, ErrCode: 40001, Times: 1})
+	if _, err := c.PhoneNumber(ctx, tok.Token, emu.PhoneCode("alice"), emu.OpenID("alice")); err == nil {
+		t.Fatal("PhoneNumber with 40001: no error")
+	}
+	m := fields.Measures()
+	// jscode2session -1 then 0, stable_token 45009 then 0, getuserphonenumber 40001.
+	want := map[string]int{"jscode2session": -1, "stable_token": 45009, "getuserphonenumber": 40001}
+	if fmt.Sprint(m.Errcodes) != fmt.Sprint(want) {
+		t.Errorf("errcodes %v, want %v", m.Errcodes, want)
+	}
+	if m.WeChatCalls != 5 || m.WeChat <= 0 {
+		t.Errorf("%d WeChat calls taking %s measured, want 5 taking some time", m.WeChatCalls, m.WeChat)
+	}
+	if m.StoreCalls != 0 {
+		t.Errorf("%d store calls measured, want none", m.StoreCalls)
+	}
 }
