@@ -38,7 +38,9 @@ func (p Phone) LogValue() slog.Value {
 }
 
 // String keeps the number out of fmt output.
-func (p Phone) String() string { return "session.Phone{countryCode=" + p.CountryCode + ", number=[redacted]}" }
+func (p Phone) String() string {
+	return "session.Phone{countryCode=" + p.CountryCode + ", number=[redacted]}"
+}
 
 // PhoneNumbers trades a getPhoneNumber code for the user's phone number, for
 // the user openID of the app appID, with the app's shared access_token (a
