@@ -336,3 +336,51 @@ func redisDump(t *testing.T, redisURL, appID string) string {
 	}
 	return b.String()
 }
+
+// TestTokenFunctionInvoked invokes the token binary the way the deploy
+// guides show an operator's function doing it: on Lambda with a minimal
+// POST /token HTTP API 2.0 event (lambda:InvokeFunction), on SCF as an event
+// function with an API gateway–shaped event (the Invoke API); then a phone
+// code's route and the token function agree on one token.
+func TestTokenFunctionInvoked(t *testing.T) {
+	emu, wxBase := newEmulator(t)
+	mem := map[string]string{"WX_API_BASE": wxBase, "SESSION_STORE": "memory"}
+	readToken := func(t *testing.T, a httpAnswer) string {
+		t.Helper()
+		a.want(t, http.StatusOK, "")
+		var r struct {
+			AccessToken string `json:"access_token"`
+			ExpiresIn   int64  `json:"expires_in"`
+		}
+		if json.Unmarshal([]byte(a.body), &r) != nil || r.AccessToken == "" || r.ExpiresIn <= 0 {
+			t.Fatalf("got %s, want {access_token, expires_in}", a.body)
+		}
+		return r.AccessToken
+	}
+	t.Run("Lambda", func(t *testing.T) {
+		f := startLambda(t, "token", mem)
+		ev := func(body string) []byte {
+			b, _ := json.Marshal(map[string]any{
+				"version": "2.0", "routeKey": "POST /token", "rawPath": "/token",
+				"headers":        map[string]string{"content-type": "application/json"},
+				"requestContext": map[string]any{"http": map[string]string{"method": "POST", "path": "/token"}},
+				"body":           body, "isBase64Encoded": false,
+			})
+			return b
+		}
+		first := readToken(t, f.http(t, ev(`{}`)))
+		if again := readToken(t, f.http(t, ev(`{}`))); again != first {
+			t.Error("a second /token fetched another token")
+		}
+		emu.RevokeToken("")
+		if next := readToken(t, f.http(t, ev(`{"refused":"`+first+`"}`))); next == first {
+			t.Error("/token with the refused token handed it out again")
+		}
+	})
+	t.Run("SCF event function", func(t *testing.T) {
+		f := startSCF(t, "token", mem)
+		b, _ := json.Marshal(map[string]any{"httpMethod": "POST", "path": "/token",
+			"headers": map[string]string{"content-type": "application/json"}, "body": "{}"})
+		readToken(t, f.invoke(t, b))
+	})
+}
