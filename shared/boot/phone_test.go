@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -176,5 +177,39 @@ func TestPhoneWatermarkOfAnotherApp(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "13800000000") {
 		t.Error("a log line carries the phone number")
+	}
+}
+
+// BenchmarkPhoneNumber is a warm POST /phonenumber through the HTTP handler,
+// the session service, the token manager (cached token) and the WeChat
+// client, against the emulator over loopback HTTP and the memory store: one
+// session read and one getuserphonenumber call per request.
+func BenchmarkPhoneNumber(b *testing.B) {
+	emu := emulator.New(testAppID, testSecret)
+	wx := httptest.NewServer(emu)
+	defer wx.Close()
+	cfg := config.Config{AppID: testAppID, Secret: testSecret, APIBase: wx.URL, TTL: time.Hour, MaxAge: 2 * time.Hour}
+	svc, err := boot.NewService(cfg, memory.New(time.Now), wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := api.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	phone, login := api.PhoneNumber(svc, log), api.Login(svc, log)
+	rec := serve(login, "", `{"code":"`+emu.Code("alice")+`"}`)
+	var l struct{ Skey string }
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &l) != nil {
+		b.Fatalf("login: got %d %s", rec.Code, rec.Body)
+	}
+	if rec := serve(phone, l.Skey, `{"code":"`+emu.PhoneCode("alice")+`"}`); rec.Code != http.StatusOK {
+		b.Fatalf("warm-up: got %d %s", rec.Code, rec.Body)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		body := `{"code":"` + emu.PhoneCode("alice") + `"}`
+		b.StartTimer()
+		if rec := serve(phone, l.Skey, body); rec.Code != http.StatusOK {
+			b.Fatalf("got %d %s", rec.Code, rec.Body)
+		}
 	}
 }
