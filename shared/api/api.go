@@ -1,7 +1,7 @@
 // Package api is wxsession's HTTP contract: one http.Handler per function
-// (login, validate, decrypt, logout, phonenumber, token) and one serving the
-// public ones all. Every runtime
-// (Lambda, SCF, plain HTTP, the local server) serves these same handlers.
+// (login, validate, decrypt, logout, phonenumber, token) and one serving
+// every public route. Every runtime (Lambda, SCF, plain HTTP, the local
+// server) serves these same handlers.
 package api
 
 import (
