@@ -186,7 +186,7 @@ func (f *phoneFleet) checkLogs(t *testing.T, tokens []string) {
 func TestPhoneAcrossProcesses(t *testing.T) {
 	t.Run("dynamodb", func(t *testing.T) {
 		endpoint := storetest.ServerURL(t, "WXSESSION_DYNAMODB_URL")
-		table, client := phoneTable(t, endpoint)
+		table, client := newTable(t, endpoint, "wxsession-phone-")
 		store := map[string]string{"SESSION_STORE": "dynamodb", "SESSION_TABLE": table,
 			"AWS_ENDPOINT_URL_DYNAMODB": endpoint, "AWS_REGION": "us-east-1",
 			"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -299,9 +299,10 @@ func TestPhoneTokenRenewal(t *testing.T) {
 	}
 }
 
-func phoneTable(t *testing.T, endpoint string) (string, *dynamodb.Client) {
+// newTable creates a table of its own on DynamoDB Local, TTL on.
+func newTable(t *testing.T, endpoint, prefix string) (string, *dynamodb.Client) {
 	t.Helper()
-	table := "wxsession-phone-" + strings.ToLower(session.NewSkey()[:10])
+	table := prefix + strings.ToLower(session.NewSkey()[:10])
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	client := dynamo.NewClient(dynamo.ClientOptions{Region: "us-east-1", Endpoint: endpoint, Credentials: aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}})

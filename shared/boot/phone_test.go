@@ -40,6 +40,16 @@ func phoneServer(t *testing.T, wxBase string, logs *syncbuf.Buffer) (phone, tok,
 	return api.PhoneNumber(svc, log), api.Token(svc, log), api.Login(svc, log)
 }
 
+// loginAlice logs alice in through the login handler.
+func loginAlice(tb testing.TB, login http.Handler, emu *emulator.Emulator) (l struct{ Skey string }) {
+	tb.Helper()
+	rec := serve(login, "", `{"code":"`+emu.Code("alice")+`"}`)
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &l) != nil {
+		tb.Fatalf("login: got %d %s", rec.Code, rec.Body)
+	}
+	return l
+}
+
 func serve(h http.Handler, skey, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -60,11 +70,7 @@ func TestPhoneNumberErrors(t *testing.T) {
 	defer wx.Close()
 	logs := &syncbuf.Buffer{}
 	phone, tok, login := phoneServer(t, wx.URL, logs)
-	rec := serve(login, "", `{"code":"`+emu.Code("alice")+`"}`)
-	var l struct{ Skey string }
-	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &l) != nil {
-		t.Fatalf("login: got %d %s", rec.Code, rec.Body)
-	}
+	l := loginAlice(t, login, emu)
 	var bodies []string
 	tests := []struct {
 		name       string
@@ -124,7 +130,7 @@ func TestPhoneNumberErrors(t *testing.T) {
 
 	// The token, from /token, is in no other response and no log line; the
 	// number is in no log line.
-	rec = serve(tok, "", `{}`)
+	rec := serve(tok, "", `{}`)
 	var tr struct {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int64  `json:"expires_in"`
@@ -166,12 +172,8 @@ func TestPhoneWatermarkOfAnotherApp(t *testing.T) {
 	defer wx.Close()
 	logs := &syncbuf.Buffer{}
 	phone, _, login := phoneServer(t, wx.URL, logs)
-	rec := serve(login, "", `{"code":"`+emu.Code("alice")+`"}`)
-	var l struct{ Skey string }
-	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &l) != nil {
-		t.Fatalf("login: got %d %s", rec.Code, rec.Body)
-	}
-	rec = serve(phone, l.Skey, `{"code":"any"}`)
+	l := loginAlice(t, login, emu)
+	rec := serve(phone, l.Skey, `{"code":"any"}`)
 	if rec.Code != http.StatusBadGateway || !strings.Contains(rec.Body.String(), `"wechat_unavailable"`) || strings.Contains(rec.Body.String(), "13800000000") {
 		t.Fatalf("got %d %s, want 502 wechat_unavailable without the number", rec.Code, rec.Body)
 	}
@@ -195,11 +197,7 @@ func BenchmarkPhoneNumber(b *testing.B) {
 	}
 	log := api.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	phone, login := api.PhoneNumber(svc, log), api.Login(svc, log)
-	rec := serve(login, "", `{"code":"`+emu.Code("alice")+`"}`)
-	var l struct{ Skey string }
-	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &l) != nil {
-		b.Fatalf("login: got %d %s", rec.Code, rec.Body)
-	}
+	l := loginAlice(b, login, emu)
 	if rec := serve(phone, l.Skey, `{"code":"`+emu.PhoneCode("alice")+`"}`); rec.Code != http.StatusOK {
 		b.Fatalf("warm-up: got %d %s", rec.Code, rec.Body)
 	}
