@@ -4,7 +4,7 @@
 
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := login validate decrypt logout
+FUNCTIONS := login validate decrypt logout phonenumber token
 GOLANGCI_LINT_VERSION := v2.15.0
 CACHE := $(CURDIR)/.cache
 FUZZTIME ?= 10s
@@ -56,7 +56,7 @@ RELEASE_FLAGS := -trimpath -ldflags='-s -w'
 LAMBDA_TAGS ?= lambda.norpc,wxsession_noscf,wxsession_noredis
 SCF_TAGS ?= wxsession_nolambda,wxsession_nodynamodb
 
-.PHONY: package build-lambda build-scf build-LoginFunction build-ValidateFunction build-DecryptFunction build-LogoutFunction
+.PHONY: package build-lambda build-scf build-LoginFunction build-ValidateFunction build-DecryptFunction build-LogoutFunction build-PhoneNumberFunction build-TokenFunction
 
 build-lambda: ## each function for AWS Lambda (provided.al2023, arm64) into dist/lambda/<name>/bootstrap
 	@for f in $(FUNCTIONS); do \
@@ -82,3 +82,5 @@ build-LoginFunction: ; $(call sam-build,login)
 build-ValidateFunction: ; $(call sam-build,validate)
 build-DecryptFunction: ; $(call sam-build,decrypt)
 build-LogoutFunction: ; $(call sam-build,logout)
+build-PhoneNumberFunction: ; $(call sam-build,phonenumber)
+build-TokenFunction: ; $(call sam-build,token)

@@ -31,6 +31,8 @@ var routes = []route{
 	{"ValidateFunction", "validate", "GET", "/validate", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}},
 	{"DecryptFunction", "decrypt", "POST", "/decrypt", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}},
 	{"LogoutFunction", "logout", "POST", "/logout", []string{"dynamodb:DeleteItem"}},
+	// the session (read, renewal) and the access_token row (read, lease, put, drop)
+	{"PhoneNumberFunction", "phonenumber", "POST", "/phonenumber", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}},
 }
 
 // openTemplate parses template.yaml with goformation. Parameters resolve to
@@ -305,8 +307,9 @@ func TestTemplate(t *testing.T) {
 			// to login alone (the only caller of WeChat), the seal key to
 			// login (seals) and decrypt (opens).
 			secretsOf := map[string][]string{
-				"LoginFunction":   {"WX_SECRET", "SESSION_SEAL_KEY"},
-				"DecryptFunction": {"SESSION_SEAL_KEY"},
+				"LoginFunction":       {"WX_SECRET", "SESSION_SEAL_KEY"},
+				"DecryptFunction":     {"SESSION_SEAL_KEY"},
+				"PhoneNumberFunction": {"WX_SECRET", "SESSION_SEAL_KEY"},
 			}
 			for _, secret := range []string{"WX_SECRET", "SESSION_SEAL_KEY"} {
 				wantRef := "sub:{{resolve:secretsmanager:${SecretName}:SecretString:" + secret + "}}"
@@ -335,8 +338,45 @@ func TestTemplate(t *testing.T) {
 		}
 	})
 
+	t.Run("token function", func(t *testing.T) {
+		fn, ok := fns["TokenFunction"]
+		if !ok {
+			t.Fatal("no TokenFunction")
+		}
+		if len(fn.Events) != 0 {
+			t.Errorf("TokenFunction has events %v; it must be on no route (invoked directly with IAM)", fn.Events)
+		}
+		for _, secret := range []string{"WX_SECRET", "SESSION_SEAL_KEY"} {
+			if want := "sub:{{resolve:secretsmanager:${SecretName}:SecretString:" + secret + "}}"; fn.Environment == nil || fn.Environment.Variables[secret] != want {
+				t.Errorf("TokenFunction: %s is not the Secrets Manager reference %q", secret, want)
+			}
+		}
+		resources, _ := tree["Resources"].(map[string]any)
+		res, _ := resources["TokenFunction"].(map[string]any)
+		props, _ := res["Properties"].(map[string]any)
+		policies, _ := props["Policies"].([]any)
+		if len(policies) != 1 {
+			t.Fatalf("TokenFunction: got %d policies, want one inline document", len(policies))
+		}
+		doc, _ := policies[0].(map[string]any)
+		statements, _ := doc["Statement"].([]any)
+		for _, st := range statements {
+			s, _ := st.(map[string]any)
+			actions := anyStrings(s["Action"])
+			sort.Strings(actions)
+			if s["Effect"] != "Allow" || s["Resource"] != "getatt:SessionTable.Arn" || !slices.Equal(actions, []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}) {
+				t.Errorf("TokenFunction: statement %v, want Allow GetItem and UpdateItem on the session table", s)
+			}
+			cond, _ := s["Condition"].(map[string]any)
+			keys, _ := cond["ForAllValues:StringEquals"].(map[string]any)
+			if lk := anyStrings(keys["dynamodb:LeadingKeys"]); !slices.Equal(lk, []string{"sub:t#${WxAppId}"}) {
+				t.Errorf("TokenFunction: LeadingKeys %v, want the token row alone [sub:t#${WxAppId}]", lk)
+			}
+		}
+	})
+
 	t.Run("outputs", func(t *testing.T) {
-		for _, name := range []string{"ApiUrl", "SessionTableName", "ValidateFunctionArn"} {
+		for _, name := range []string{"ApiUrl", "SessionTableName", "ValidateFunctionArn", "TokenFunctionArn"} {
 			if _, ok := tmpl.Outputs[name]; !ok {
 				t.Errorf("no output %s", name)
 			}
@@ -356,7 +396,7 @@ func TestServerlessYML(t *testing.T) {
 	}
 	envVar := regexp.MustCompile(`^\$\{env:[A-Z][A-Z0-9_]*\}$`)
 	// Each function gets only the secrets it uses (as on AWS).
-	needs := map[string][]string{"login": {"WX_SECRET", "SESSION_SEAL_KEY"}, "decrypt": {"SESSION_SEAL_KEY"}}
+	needs := map[string][]string{"login": {"WX_SECRET", "SESSION_SEAL_KEY"}, "decrypt": {"SESSION_SEAL_KEY"}, "phonenumber": {"WX_SECRET", "SESSION_SEAL_KEY"}}
 	var names []string
 	for _, r := range routes {
 		names = append(names, r.function)
@@ -394,8 +434,22 @@ func TestServerlessYML(t *testing.T) {
 			t.Errorf("%s: got VPC %+v, want the VPC of the Redis instance from the environment", r.function, d.vpc)
 		}
 	}
-	if len(fns) != len(routes) {
-		t.Errorf("serverless.yml deploys %d functions, want exactly %v", len(fns), names)
+	// token: an event function with the secrets it uses and no function URL
+	// (checked below: URLs go to the routes' functions only).
+	if d, ok := fns["token"]; !ok {
+		t.Error("no function token")
+	} else {
+		if d.runtime != "Go1" || d.typ != "event" || d.handler != "main" || d.src != "./token" {
+			t.Errorf("token: got runtime %q type %q handler %q src %q, want Go1 event main ./token (SCF Invoke API only)", d.runtime, d.typ, d.handler, d.src)
+		}
+		for _, k := range []string{"WX_APPID", "WX_SECRET", "SESSION_SEAL_KEY", "REDIS_URL"} {
+			if !envVar.MatchString(d.env[k]) {
+				t.Errorf("token: %s=%q, want it from the deploy environment", k, d.env[k])
+			}
+		}
+	}
+	if len(fns) != len(routes)+1 {
+		t.Errorf("serverless.yml deploys %d functions, want exactly %v and token", len(fns), names)
 	}
 
 	// One public function URL per function, and no API Gateway (switched

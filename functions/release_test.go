@@ -38,7 +38,7 @@ func TestReleaseBuildsLinkOneCloud(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, f := range functionNames {
+			for _, f := range deployedFunctions {
 				out, err := exec.Command(goTool(), "list", "-deps", "-tags", tt.tags, "./"+f).Output()
 				if err != nil {
 					t.Fatalf("go list -deps -tags %s ./%s: %v", tt.tags, f, err)
@@ -143,7 +143,7 @@ func TestReleaseBuildsServePlainHTTP(t *testing.T) {
 // of its own, where every session another function wrote is missing.
 func TestFunctionsNeedSessionStore(t *testing.T) {
 	_, wxBase := newEmulator(t)
-	for _, f := range functionNames {
+	for _, f := range deployedFunctions {
 		t.Run(f, func(t *testing.T) {
 			p := start(t, f, functionEnv(wxBase, map[string]string{"PORT": freePort(t)}))
 			select {

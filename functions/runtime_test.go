@@ -17,7 +17,6 @@
 package functions_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -38,7 +37,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
 	"github.com/wxsession/wxsession/internal/syncbuf"
@@ -46,7 +44,6 @@ import (
 	"github.com/wxsession/wxsession/shared/platform/lambdatest"
 	"github.com/wxsession/wxsession/shared/platform/scf"
 	"github.com/wxsession/wxsession/shared/session"
-	"github.com/wxsession/wxsession/shared/store/dynamo"
 	"github.com/wxsession/wxsession/shared/store/storetest"
 )
 
@@ -518,13 +515,7 @@ func TestLambdaFlow(t *testing.T) {
 }
 
 func testLambdaFlow(t *testing.T, b *build, endpoint string) {
-	table := "wxsession-runtime-" + strings.ToLower(session.NewSkey()[:10])
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	client := dynamo.NewClient(dynamo.ClientOptions{Region: "us-east-1", Endpoint: endpoint, Credentials: aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}})
-	if err := dynamo.EnsureTable(ctx, client, table); err != nil {
-		t.Fatalf("create table %s: %v", table, err)
-	}
+	table, _ := newTable(t, endpoint, "wxsession-runtime-")
 
 	emu, wxBase := newEmulator(t)
 	env := map[string]string{

@@ -17,6 +17,7 @@ expect() {
 expect '"skey":"' "login answered with an skey"
 expect '"expires_in":' "validate answered with expires_in"
 expect '"stepInfoList"' "decrypt answered with the WeRun data"
+expect '"purePhoneNumber":"' "phonenumber answered with the phone number"
 expect 'HTTP/1.1 204' "logout answered 204"
 expect '"error":"session_expired"' "the skey stopped working after logout"
 [ $fail -eq 0 ] || { echo "the README walk-through did not answer as documented" >&2; exit 1; }

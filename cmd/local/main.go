@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -73,7 +74,32 @@ func newServer(ctx context.Context, cfg config.Config, base string, log *slog.Lo
 	if err != nil {
 		return nil, cfg, err
 	}
-	return withOpenAPI(localHandler(api.All(svc, api.WithLogger(log)), emu)), cfg, nil
+	product := api.All(svc, api.WithLogger(log))
+	return withOpenAPI(localHandler(loopbackToken(product, api.Token(svc, api.WithLogger(log))), emu)), cfg, nil
+}
+
+// loopbackToken serves POST /token (the app's access_token, which no public
+// route hands out) to callers on this machine only: a request to /token from
+// any other address, as reaches a server started with HOST=0.0.0.0, is
+// answered by product like any unknown path (404 not_found).
+func loopbackToken(product, tok http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" && fromLoopback(r) {
+			tok.ServeHTTP(w, r)
+			return
+		}
+		product.ServeHTTP(w, r)
+	})
+}
+
+// fromLoopback reports whether a request came from this machine.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // localHandler sends /emulator/… to the emulator (when there is one) and
@@ -110,7 +136,8 @@ func printWelcome(w io.Writer, base string, cfg config.Config, emulate bool) {
 	}
 	_, _ = fmt.Fprintf(w, "wxsession local server on %s\n  appid %s · store %s · %s\n\n", base, cfg.AppID, cfg.Store, wx)
 	if !emulate {
-		_, _ = fmt.Fprintf(w, "Routes: POST %[1]s/login, GET %[1]s/validate, POST %[1]s/decrypt, POST %[1]s/logout\n\n", base)
+		_, _ = fmt.Fprintf(w, "Routes: POST %[1]s/login, GET %[1]s/validate, POST %[1]s/decrypt, POST %[1]s/phonenumber, POST %[1]s/logout\n"+
+			"Loopback only: POST %[1]s/token (the app's access_token)\n\n", base)
 		return
 	}
 	_, _ = fmt.Fprintf(w, `Try every route (needs curl and jq):
@@ -129,7 +156,15 @@ func printWelcome(w io.Writer, base string, cfg config.Config, emulate bool) {
   curl -s -X POST %[1]s/emulator/encrypt -d "{\"openid\":\"$OPENID\"}" > /tmp/wxsession-werun.json
   curl -s -X POST %[1]s/decrypt -H "Authorization: Bearer $SKEY" -H 'Content-Type: application/json' -d @/tmp/wxsession-werun.json
 
-  # 5. log out; the skey stops working
+  # 5. the getPhoneNumber button: the emulator hands out a phone code for alice,
+  #    your mini-program sends it to /phonenumber with the skey
+  PCODE=$(curl -s -X POST '%[1]s/emulator/getPhoneNumber?user=alice' | jq -r .code)
+  curl -s -X POST %[1]s/phonenumber -H "Authorization: Bearer $SKEY" -H 'Content-Type: application/json' -d "{\"code\":\"$PCODE\"}"
+
+  # 6. your own functions get the app's access_token here (this machine only)
+  curl -s -X POST %[1]s/token -H 'Content-Type: application/json' -d '{}'
+
+  # 7. log out; the skey stops working
   curl -s -i -X POST %[1]s/logout -H "Authorization: Bearer $SKEY"
   curl -s %[1]s/validate -H "Authorization: Bearer $SKEY"
 

@@ -29,7 +29,7 @@ import (
 )
 
 // functions are the deployable functions, each a ./functions/<name> package.
-var functions = []string{"login", "validate", "decrypt", "logout"}
+var functions = []string{"login", "validate", "decrypt", "logout", "phonenumber", "token"}
 
 // zipTime is every entry's modification time: a fixed one keeps the zips
 // reproducible (zip cannot store times before 1980).

@@ -1,7 +1,8 @@
 # wxsession on Tencent Cloud with Terraform (provider tencentcloudstack/tencentcloud):
-# the four SCF Web functions from `make package`, each with a public function
-# URL, and the one custom domain the mini-program calls, routing /login,
-# /validate, /decrypt and /logout to their functions. serverless.yml
+# the five public SCF Web functions from `make package`, each with a public
+# function URL, the token function (no URL: SCF Invoke API only), and the one
+# custom domain the mini-program calls, routing /login, /validate, /decrypt,
+# /phonenumber and /logout to their functions. serverless.yml
 # (scf deploy) creates the functions and URLs too, but not the custom domain;
 # see docs/deploy-tencent.md.
 #
@@ -51,7 +52,7 @@ variable "wx_appid" {
 variable "wx_secret" {
   type        = string
   sensitive   = true
-  description = "The mini-program's AppSecret (WX_SECRET); login alone gets it."
+  description = "The mini-program's AppSecret (WX_SECRET); login, phonenumber and token alone get it."
 }
 
 variable "session_seal_key" {
@@ -84,10 +85,11 @@ variable "package_dir" {
 
 locals {
   routes = {
-    login    = "/login"
-    validate = "/validate"
-    decrypt  = "/decrypt"
-    logout   = "/logout"
+    login       = "/login"
+    validate    = "/validate"
+    decrypt     = "/decrypt"
+    logout      = "/logout"
+    phonenumber = "/phonenumber"
   }
   common_env = {
     WX_APPID        = var.wx_appid
@@ -96,13 +98,17 @@ locals {
     SESSION_TTL     = "24h"
     SESSION_MAX_AGE = "720h"
   }
-  # Least privilege: only login calls WeChat (the AppSecret); login seals and
-  # decrypt opens session_keys (the seal key).
+  # Least privilege: only login, phonenumber and token call WeChat with the
+  # AppSecret; login seals and decrypt opens session_keys (the seal key).
+  # phonenumber and token fetch the app's access_token (the AppSecret) and
+  # keep it sealed at rest (the seal key).
   env = {
-    login    = merge(local.common_env, { WX_SECRET = var.wx_secret, SESSION_SEAL_KEY = var.session_seal_key })
-    validate = local.common_env
-    decrypt  = merge(local.common_env, { SESSION_SEAL_KEY = var.session_seal_key })
-    logout   = local.common_env
+    login       = merge(local.common_env, { WX_SECRET = var.wx_secret, SESSION_SEAL_KEY = var.session_seal_key })
+    validate    = local.common_env
+    decrypt     = merge(local.common_env, { SESSION_SEAL_KEY = var.session_seal_key })
+    logout      = local.common_env
+    phonenumber = merge(local.common_env, { WX_SECRET = var.wx_secret, SESSION_SEAL_KEY = var.session_seal_key })
+    token       = merge(local.common_env, { WX_SECRET = var.wx_secret, SESSION_SEAL_KEY = var.session_seal_key })
   }
 }
 
@@ -123,6 +129,10 @@ resource "tencentcloud_scf_function" "wxsession" {
   vpc_id            = var.vpc_id
   subnet_id         = var.subnet_id
   enable_public_net = true
+  # A fixed public egress IP (固定出口 IP) for phonenumber, the caller of
+  # stable_token: add it to the app's IP allow-list (IP白名单), or WeChat
+  # answers 40164 when the allow-list is on. docs/deploy-tencent.md.
+  enable_eip_config = each.key == "phonenumber"
 
   environment = local.env[each.key]
 
@@ -136,6 +146,28 @@ resource "tencentcloud_scf_function" "wxsession" {
       NetConfig = { EnableIntranet = false, EnableExtranet = true }
     })
   }
+}
+
+# The app's access_token for your own functions: an event function with no
+# trigger and no route, reached only through SCF's Invoke API with CAM
+# credentials allowed scf:InvokeFunction on it (docs/deploy-tencent.md).
+resource "tencentcloud_scf_function" "token" {
+  name        = "wxsession-token"
+  description = "wxsession POST /token (SCF Invoke API only, never routed)"
+  func_type   = "Event" # scf-go-lib's Go1 protocol; the Invoke API's event is a POST /token API gateway event
+  runtime     = "Go1"
+  handler     = "main"
+  zip_file    = "${var.package_dir}/wxsession-token-scf.zip"
+  mem_size    = 128
+  timeout     = 10
+
+  vpc_id            = var.vpc_id
+  subnet_id         = var.subnet_id
+  enable_public_net = true
+  # The same fixed egress IP question as phonenumber: it calls stable_token.
+  enable_eip_config = true
+
+  environment = local.env["token"]
 }
 
 # One HTTPS origin for the mini-program. Each route keeps its path: the
@@ -172,4 +204,9 @@ output "base_url" {
 output "function_hosts" {
   description = "Each function's own host (its function URL is shown in the SCF console under 函数 URL)."
   value       = { for k, f in tencentcloud_scf_function.wxsession : k => f.host }
+}
+
+output "token_function" {
+  description = "The token function's name, for SCF Invoke (FunctionName) from your own functions."
+  value       = tencentcloud_scf_function.token.name
 }

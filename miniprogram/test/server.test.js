@@ -144,6 +144,24 @@ function defineTests () {
     assert.equal(typeof data.watermark.timestamp, 'number')
   })
 
+  test('real server: getPhoneNumber trades the button code at POST /phonenumber', async () => {
+    const user = newUser()
+    const { client } = phone(user)
+    await client.login()
+    const r = await call('POST', '/emulator/getPhoneNumber?user=' + encodeURIComponent(user))
+    assert.equal(r.status, 200, 'POST /emulator/getPhoneNumber: got ' + describe(r) + ', want 200 {"code"}')
+    const e = { type: 'getphonenumber', detail: { errMsg: 'getPhoneNumber:ok', code: r.body.code } }
+    const data = await client.getPhoneNumber(e)
+    assert.match(data.phoneNumber, /^\+?[0-9]+$/, 'phoneNumber in ' + JSON.stringify(data))
+    assert.equal(typeof data.purePhoneNumber, 'string')
+    assert.equal(typeof data.countryCode, 'string', 'countryCode is always a string')
+    assert.equal(typeof data.watermark.appid, 'string')
+    // The code is single-use: the same event again is invalid_phone_code.
+    await assert.rejects(client.getPhoneNumber(e), { code: 'invalid_phone_code', status: 400 })
+    // A user who declined: nothing is sent.
+    await assert.rejects(client.getPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } }), { code: 'phone_denied' })
+  })
+
   test('real server: stale session_key -> 409 -> re-login, fresh data, one retry', async () => {
     const { client, wx } = phone(newUser())
     await client.login()

@@ -1,6 +1,7 @@
 // Package api is wxsession's HTTP contract: one http.Handler per function
-// (login, validate, decrypt, logout) and one serving them all. Every runtime
-// (Lambda, SCF, plain HTTP, the local server) serves these same handlers.
+// (login, validate, decrypt, logout, phonenumber, token) and one serving
+// every public route. Every runtime (Lambda, SCF, plain HTTP, the local
+// server) serves these same handlers.
 package api
 
 import (
@@ -25,6 +26,8 @@ type Service interface {
 	Validate(ctx context.Context, skey string) (session.Live, error)
 	Decrypt(ctx context.Context, skey string, read func() (wxcrypto.Input, error)) (json.RawMessage, error)
 	Logout(ctx context.Context, skey string) error
+	PhoneNumber(ctx context.Context, skey string, read func() (string, error)) (session.Phone, error)
+	AccessToken(ctx context.Context, refused string) (session.AccessToken, error)
 }
 
 var _ Service = (*session.Service)(nil)
@@ -51,9 +54,10 @@ func Decrypt(svc Service, opts ...Option) http.Handler { return newRouter(svc, o
 // Logout serves POST /logout.
 func Logout(svc Service, opts ...Option) http.Handler { return newRouter(svc, opts, logoutRoute) }
 
-// All serves every route, as the local server does.
+// All serves every public route, as the local server does: every route but
+// /token (see Token).
 func All(svc Service, opts ...Option) http.Handler {
-	return newRouter(svc, opts, loginRoute, validateRoute, decryptRoute, logoutRoute)
+	return newRouter(svc, opts, loginRoute, validateRoute, decryptRoute, logoutRoute, phoneNumberRoute)
 }
 
 // route is one endpoint: a method on a path, and what answers it.

@@ -16,6 +16,7 @@ import (
 	"github.com/wxsession/wxsession/shared/seal"
 	"github.com/wxsession/wxsession/shared/session"
 	"github.com/wxsession/wxsession/shared/store"
+	"github.com/wxsession/wxsession/shared/token"
 	"github.com/wxsession/wxsession/shared/wechat"
 )
 
@@ -41,8 +42,10 @@ func Service(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 
 // NewService builds the session service cfg describes over st, trading login
 // codes with wx. It translates the validated configuration into the core's
-// settings, adapts the WeChat client to the core's CodeExchanger, and times
-// every store call for the request's log line (timeStore).
+// settings and adapts the WeChat client to the core's CodeExchanger; with an
+// app secret, it also builds the process's one access_token manager over st
+// and adapts it to the core's PhoneNumbers and AccessTokens. Every store call,
+// the token rows' included, is timed for the request's log line (timeStore).
 func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...session.Option) (*session.Service, error) {
 	set := session.Settings{
 		AppID:           cfg.AppID,
@@ -53,14 +56,17 @@ func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...
 		// take (an attempt, its retry) plus the store writes.
 		ClaimPatience: 2*wechat.DefaultAttemptTimeout + 2*time.Second,
 	}
+	var tokenSealer token.Sealer
 	if len(cfg.SealKey) > 0 {
 		sealer, err := seal.New(cfg.SealKey)
 		if err != nil {
 			return nil, fmt.Errorf("SESSION_SEAL_KEY: %w", err)
 		}
-		set.Sealer = sealer
+		set.Sealer, tokenSealer = sealer, sealer
 	}
-	return session.NewService(set, timeStore(st), codeExchanger{wx}, opts...), nil
+	st = timeStore(st)
+	opts = append(tokenOptions(st, wx, cfg.Secret, tokenSealer), opts...)
+	return session.NewService(set, st, codeExchanger{wx}, opts...), nil
 }
 
 // codeExchanger adapts a *wechat.Client to session.CodeExchanger.

@@ -189,8 +189,8 @@ func load(lookup func(string) (string, bool), defaultStore string) (Config, erro
 }
 
 // RequireCredentials reports a missing WX_APPID or WX_SECRET: what a process
-// that calls WeChat needs (the login function, the local server when it does
-// not emulate WeChat).
+// that calls WeChat with the secret needs (the login, phonenumber and token
+// functions, the local server when it does not emulate WeChat).
 func (c Config) RequireCredentials() error {
 	if err := RequireAppID(c); err != nil {
 		return err
@@ -210,7 +210,8 @@ func RequireAppID(c Config) error {
 	return nil
 }
 
-// RequireSecret requires WX_SECRET. Only login calls WeChat, so only login
+// RequireSecret requires WX_SECRET: what login (jscode2session), phonenumber
+// and token (the access_token, through stable_token) need. No other function
 // is given the AppSecret.
 func RequireSecret(c Config) error {
 	if c.Secret == "" {

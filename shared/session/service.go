@@ -89,6 +89,8 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	flight singleflight.Group
+	phones PhoneNumbers // nil unless WithPhoneNumbers
+	tokens AccessTokens // nil unless WithAccessTokens
 }
 
 // Option adjusts a Service.

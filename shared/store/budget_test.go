@@ -31,6 +31,7 @@ import (
 	"github.com/wxsession/wxsession/shared/store/memory"
 	"github.com/wxsession/wxsession/shared/store/redis"
 	"github.com/wxsession/wxsession/shared/store/storetest"
+	"github.com/wxsession/wxsession/shared/token"
 	"github.com/wxsession/wxsession/shared/wechat"
 )
 
@@ -53,6 +54,11 @@ var budgets = []struct {
 	{"validate (just renewed)", [2]int{1, 1}, [2]int{0, 0}, 1, 0},
 	// the session and the user's session_key
 	{"decrypt", [2]int{1, 2}, [2]int{0, 0}, 2, 0},
+	// a process with no access_token yet: the session, the token row (none),
+	// its lease and the new token; stable_token and getuserphonenumber
+	{"phonenumber (cold process)", [2]int{2, 2}, [2]int{2, 2}, 4, 2},
+	// warm: the session alone, and getuserphonenumber on the cached token
+	{"phonenumber (warm)", [2]int{1, 1}, [2]int{0, 0}, 1, 1},
 	{"logout", [2]int{0, 0}, [2]int{1, 1}, 1, 0},
 	{"validate (after logout)", [2]int{1, 1}, [2]int{0, 0}, 1, 0},
 }
@@ -60,7 +66,7 @@ var budgets = []struct {
 // reads are the operations that read; every other one the stores send
 // writes. DynamoDB and Redis operations are counted on the wire, the memory
 // store's at its session.Store methods.
-var reads = map[string]bool{"GetItem": true, "get": true, string(faulty.GetSession): true, string(faulty.GetUser): true}
+var reads = map[string]bool{"GetItem": true, "get": true, string(faulty.GetSession): true, string(faulty.GetUser): true, "GetToken": true}
 
 // counter counts store operations by name.
 type counter struct {
@@ -128,7 +134,8 @@ func TestStoreOperationBudgets(t *testing.T) {
 		open opener
 	}{
 		{"memory", func(_ *testing.T, c *counter, now func() time.Time) session.Store {
-			return countedMemory{faulty.New(memory.New(now)), c}
+			m := memory.New(now)
+			return countedMemory{faulty.New(m), countedTokens{m, c}, c}
 		}},
 		{"DynamoDB", func(t *testing.T, c *counter, now func() time.Time) session.Store {
 			client := dynamo.NewClient(dynamo.ClientOptions{
@@ -172,7 +179,39 @@ func TestStoreOperationBudgets(t *testing.T) {
 // interface (faulty.Store counts them; it injects no fault here).
 type countedMemory struct {
 	*faulty.Store
+	countedTokens
 	c *counter
+}
+
+// countedTokens counts the memory store's token.Store calls.
+type countedTokens struct {
+	s token.Store
+	c *counter
+}
+
+func (t countedTokens) GetToken(ctx context.Context, appID string) (token.Row, error) {
+	t.c.add("GetToken")
+	return t.s.GetToken(ctx, appID)
+}
+
+func (t countedTokens) LeaseToken(ctx context.Context, appID, holder, ifToken string, until time.Time) (bool, error) {
+	t.c.add("LeaseToken")
+	return t.s.LeaseToken(ctx, appID, holder, ifToken, until)
+}
+
+func (t countedTokens) PutToken(ctx context.Context, appID, holder string, row token.Row) error {
+	t.c.add("PutToken")
+	return t.s.PutToken(ctx, appID, holder, row)
+}
+
+func (t countedTokens) ReleaseToken(ctx context.Context, appID, holder string) error {
+	t.c.add("ReleaseToken")
+	return t.s.ReleaseToken(ctx, appID, holder)
+}
+
+func (t countedTokens) DropToken(ctx context.Context, appID, ifToken string) (bool, error) {
+	t.c.add("DropToken")
+	return t.s.DropToken(ctx, appID, ifToken)
 }
 
 // snapshot moves the calls faulty counted since the last snapshot to c.
@@ -236,6 +275,14 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 		return s
 	}
 
+	phone := func(user, skey string) int {
+		s, _ := do(http.MethodPost, "/phonenumber", skey, map[string]string{"code": emu.PhoneCode(user)})
+		return s
+	}
+	wechatCalls := func() int {
+		return emu.CallsTo(emulator.APICode2Session) + emu.CallsTo(emulator.APIStableToken) + emu.CallsTo(emulator.APIPhoneNumber)
+	}
+
 	// Warm-up, uncounted: loads what a store loads once (Redis's scripts),
 	// so the counts are the steady cost.
 	// A server that has just started (DynamoDB Local's JVM) may answer its
@@ -264,10 +311,12 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 			clock.Advance(cfg.TTL/2 + time.Minute)
 			return validate(skey), http.StatusOK
 		},
-		"validate (just renewed)": func() (int, int) { return validate(skey), http.StatusOK },
-		"decrypt":                 func() (int, int) { return decrypt("alice", skey), http.StatusOK },
-		"logout":                  func() (int, int) { s, _ := do(http.MethodPost, "/logout", skey, nil); return s, http.StatusNoContent },
-		"validate (after logout)": func() (int, int) { return validate(skey), http.StatusUnauthorized },
+		"validate (just renewed)":    func() (int, int) { return validate(skey), http.StatusOK },
+		"decrypt":                    func() (int, int) { return decrypt("alice", skey), http.StatusOK },
+		"phonenumber (cold process)": func() (int, int) { return phone("alice", skey), http.StatusOK },
+		"phonenumber (warm)":         func() (int, int) { return phone("alice", skey), http.StatusOK },
+		"logout":                     func() (int, int) { s, _ := do(http.MethodPost, "/logout", skey, nil); return s, http.StatusNoContent },
+		"validate (after logout)":    func() (int, int) { return validate(skey), http.StatusUnauthorized },
 	}
 	mem, isMem := st.(countedMemory)
 	last := map[faulty.Op]int{}
@@ -276,12 +325,12 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 			mem.snapshot(last)
 		}
 		c.take()
-		wechatBefore := emu.Calls()
+		wechatBefore := wechatCalls()
 		got, want := steps[b.request]()
 		if isMem {
 			mem.snapshot(last)
 		}
-		ops, wechatCalls := c.take(), emu.Calls()-wechatBefore
+		ops, wechat := c.take(), wechatCalls()-wechatBefore
 		if got != want {
 			t.Fatalf("%s: got status %d, want %d", b.request, got, want)
 		}
@@ -295,7 +344,7 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 			}
 			detail = append(detail, fmt.Sprintf("%s×%d", op, ops[op]))
 		}
-		t.Logf("budget\t%s\t%s\t%d\t%d read, %d write: %s", storeName, b.request, wechatCalls, r, w, strings.Join(detail, ", "))
+		t.Logf("budget\t%s\t%s\t%d\t%d read, %d write: %s", storeName, b.request, wechat, r, w, strings.Join(detail, ", "))
 		if r < b.reads[0] || r > b.reads[1] {
 			t.Errorf("%s: got %d store reads (%v), want %d to %d", b.request, r, detail, b.reads[0], b.reads[1])
 		}
@@ -305,8 +354,8 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 		if r+w > b.total {
 			t.Errorf("%s: got %d store operations (%v), want at most %d", b.request, r+w, detail, b.total)
 		}
-		if wechatCalls != b.wechat {
-			t.Errorf("%s: got %d WeChat calls, want %d", b.request, wechatCalls, b.wechat)
+		if wechat != b.wechat {
+			t.Errorf("%s: got %d WeChat calls, want %d", b.request, wechat, b.wechat)
 		}
 	}
 }
