@@ -25,6 +25,7 @@ type Service interface {
 	Validate(ctx context.Context, skey string) (session.Live, error)
 	Decrypt(ctx context.Context, skey string, read func() (wxcrypto.Input, error)) (json.RawMessage, error)
 	Logout(ctx context.Context, skey string) error
+	LogoutAll(ctx context.Context, skey string) error
 }
 
 var _ Service = (*session.Service)(nil)
@@ -143,8 +144,26 @@ func decrypt(svc Service, w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// logoutRequest is the optional body of POST /logout.
+type logoutRequest struct {
+	// All ends every session of the user, on every device.
+	All bool `json:"all"`
+}
+
 func logout(svc Service, w http.ResponseWriter, r *http.Request) error {
-	if err := svc.Logout(r.Context(), skeyFrom(r)); err != nil {
+	skey := skeyFrom(r)
+	var req logoutRequest
+	// A request without an skey is told so before its body is read.
+	if skey != "" {
+		if err := decodeOptionalBody(w, r, &req); err != nil {
+			return err
+		}
+	}
+	end := svc.Logout
+	if req.All {
+		end = svc.LogoutAll
+	}
+	if err := end(r.Context(), skey); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -48,16 +48,20 @@ func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...
 		TTL:             cfg.TTL,
 		MaxAge:          cfg.MaxAge,
 		WatermarkMaxAge: cfg.WatermarkMaxAge,
+		MaxSessions:     cfg.MaxSessionsPerUser,
 		// A claim is waited on for as long as the WeChat call behind it may
 		// take (an attempt, its retry) plus the store writes.
 		ClaimPatience: 2*wechat.DefaultAttemptTimeout + 2*time.Second,
 	}
-	if len(cfg.SealKey) > 0 {
-		sealer, err := seal.New(cfg.SealKey)
+	if keys := cfg.SealKeys; len(keys) > 0 || len(cfg.SealKey) > 0 {
+		if len(keys) == 0 {
+			keys = [][]byte{cfg.SealKey}
+		}
+		ring, err := seal.NewRing(keys...)
 		if err != nil {
 			return nil, fmt.Errorf("SESSION_SEAL_KEY: %w", err)
 		}
-		set.Sealer = sealer
+		set.Sealer = ring
 	}
 	return session.NewService(set, st, codeExchanger{wx}, opts...), nil
 }
