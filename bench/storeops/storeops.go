@@ -6,7 +6,8 @@
 //
 // The counts are facts, not timings: `make bench` reports them and a test
 // asserts them (validate in steady state is exactly one read and no write,
-// login one WeChat call and at most three writes, decrypt at most two reads).
+// login one WeChat call and at most three writes, decrypt at most two reads,
+// logging out everywhere two reads and a write per listed session plus one).
 package storeops
 
 import (
@@ -156,6 +157,9 @@ const (
 	Decrypt        = "decrypt"
 	Logout         = "logout"
 	ValidateGone   = "validate (after logout)"
+	LoginListed    = "login (user with sessions)"
+	LogoutAll      = "logout everywhere (2 listed)"
+	LoginPastCap   = "login (past the cap)"
 )
 
 // Config is the configuration Measure runs the service with: a 24h sliding
@@ -184,7 +188,16 @@ func Measure(ctx context.Context, st session.Store, c *Counter, clock *storetest
 		return nil, err
 	}
 	h := api.All(svc, api.WithLogger(slog.New(slog.DiscardHandler)))
-	do := func(method, path, skey string, body any) (int, []byte) {
+	// The same over a service that lets a user hold one session, so the
+	// second login is past the cap.
+	capped := cfg
+	capped.MaxSessionsPerUser = 1
+	capSvc, err := boot.NewService(capped, st, wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithClock(clock.Now))
+	if err != nil {
+		return nil, err
+	}
+	capH := api.All(capSvc, api.WithLogger(slog.New(slog.DiscardHandler)))
+	serve := func(h http.Handler, method, path, skey string, body any) (int, []byte) {
 		var rd io.Reader
 		if body != nil {
 			b, _ := json.Marshal(body)
@@ -201,14 +214,16 @@ func Measure(ctx context.Context, st session.Store, c *Counter, clock *storetest
 		h.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.Bytes()
 	}
-	login := func(code string) (int, string) {
-		status, body := do(http.MethodPost, "/login", "", map[string]string{"code": code})
+	do := func(method, path, skey string, body any) (int, []byte) { return serve(h, method, path, skey, body) }
+	loginAt := func(h http.Handler, code string) (int, string) {
+		status, body := serve(h, http.MethodPost, "/login", "", map[string]string{"code": code})
 		var out struct {
 			Skey string `json:"skey"`
 		}
 		_ = json.Unmarshal(body, &out)
 		return status, out.Skey
 	}
+	login := func(code string) (int, string) { return loginAt(h, code) }
 
 	// Warm-up: a login, a renewing validate and a decrypt, uncounted.
 	status, warmSkey := login(emu.Code("warm-up"))
@@ -227,8 +242,17 @@ func Measure(ctx context.Context, st session.Store, c *Counter, clock *storetest
 		return nil, fmt.Errorf("warm-up decrypt: got %d", status)
 	}
 
+	// And a logout everywhere (Redis loads the script that trims the list).
+	if status, _ := do(http.MethodPost, "/logout", warmSkey, map[string]bool{"all": true}); status != http.StatusNoContent {
+		return nil, fmt.Errorf("warm-up logout everywhere: got %d", status)
+	}
 	var rows []Row
-	measure := func(name string, want int, f func() int) error {
+	measure := func(name string, want int, prep func() error, f func() int) error {
+		if prep != nil {
+			if err := prep(); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
 		c.Reset()
 		before := emu.Calls()
 		status := f()
@@ -277,9 +301,26 @@ func Measure(ctx context.Context, st session.Store, c *Counter, clock *storetest
 		}},
 		{Logout, http.StatusNoContent, func() int { s, _ := do(http.MethodPost, "/logout", skey, nil); return s }},
 		{ValidateGone, http.StatusUnauthorized, func() int { s, _ := do(http.MethodGet, "/validate", skey, nil); return s }},
+		// alice's list names the logged-out session and now a second one
+		{LoginListed, http.StatusOK, func() int { s, k := login(emu.Code(user)); skey = k; return s }},
+		{LogoutAll, http.StatusNoContent, func() int {
+			s, _ := do(http.MethodPost, "/logout", skey, map[string]bool{"all": true})
+			return s
+		}},
+		{LoginPastCap, http.StatusOK, func() int { s, _ := loginAt(capH, emu.Code("bob")); return s }},
+	}
+	// Uncounted set-up before a step.
+	prep := map[string]func() error{
+		LoginPastCap: func() error {
+			// bob's first session, at the cap of one
+			if s, _ := loginAt(capH, emu.Code("bob")); s != http.StatusOK {
+				return fmt.Errorf("first login: got %d", s)
+			}
+			return nil
+		},
 	}
 	for _, st := range steps {
-		if err := measure(st.name, st.want, st.f); err != nil {
+		if err := measure(st.name, st.want, prep[st.name], st.f); err != nil {
 			return rows, err
 		}
 	}

@@ -31,6 +31,15 @@ var limits = map[string]struct {
 	storeops.Decrypt:      {reads: [2]int{1, 2}, writes: [2]int{0, 0}, totalAtMost: 2},
 	storeops.Logout:       {reads: [2]int{0, 0}, writes: [2]int{1, 1}, totalAtMost: 1},
 	storeops.ValidateGone: {reads: [2]int{1, 1}, writes: [2]int{0, 0}, totalAtMost: 1},
+	// a login of a user whose row lists sessions costs what a first one does:
+	// the list is updated in the user's write, never read first
+	storeops.LoginListed: {reads: [2]int{0, 0}, writes: [2]int{3, 3}, wechat: 1, totalAtMost: 3},
+	// the skey's session and the user's list; one delete per listed session
+	// (2) and one write trimming the list
+	storeops.LogoutAll: {reads: [2]int{2, 2}, writes: [2]int{3, 3}, totalAtMost: 5},
+	// past the cap: the oldest is read (is it still live?), deleted and
+	// trimmed from the list: two writes and a read on top of a login's three
+	storeops.LoginPastCap: {reads: [2]int{1, 1}, writes: [2]int{5, 5}, wechat: 1, totalAtMost: 6},
 }
 
 // TestStoreOperations counts, with a middleware on the DynamoDB client and a
