@@ -53,17 +53,33 @@ func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...
 		// take (an attempt, its retry) plus the store writes.
 		ClaimPatience: 2*wechat.DefaultAttemptTimeout + 2*time.Second,
 	}
-	if keys := cfg.SealKeys; len(keys) > 0 || len(cfg.SealKey) > 0 {
-		if len(keys) == 0 {
-			keys = [][]byte{cfg.SealKey}
-		}
-		ring, err := seal.NewRing(keys...)
-		if err != nil {
-			return nil, fmt.Errorf("SESSION_SEAL_KEY: %w", err)
-		}
+	ring, err := SealRing(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if ring != nil {
 		set.Sealer = ring
 	}
 	return session.NewService(set, st, codeExchanger{wx}, opts...), nil
+}
+
+// SealRing returns the key ring SESSION_SEAL_KEY describes (newest key
+// first: it seals, every key opens), or nil when no key is set. Everything
+// wxsession seals at rest (session_keys, access tokens) is sealed with it, so
+// one rotation covers them all.
+func SealRing(cfg config.Config) (*seal.Ring, error) {
+	keys := cfg.SealKeys
+	if len(keys) == 0 && len(cfg.SealKey) > 0 {
+		keys = [][]byte{cfg.SealKey} // a Config built by hand, with only the sealing key
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ring, err := seal.NewRing(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("SESSION_SEAL_KEY: %w", err)
+	}
+	return ring, nil
 }
 
 // codeExchanger adapts a *wechat.Client to session.CodeExchanger.

@@ -164,6 +164,21 @@ func TestItemShape(t *testing.T) {
 		})
 	}
 
+	// The user's session list: one Map attribute per session, r_<id>.
+	out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: keyOf("u#wxapp#o1"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok := out.Item["r_"+id].(*types.AttributeValueMemberM)
+	if !ok {
+		t.Fatalf("user item: no Map attribute r_<session id>: %v", out.Item)
+	}
+	for name, want := range map[string]int64{"c": now.UnixMilli(), "e": now.Add(24 * time.Hour).UnixMilli()} {
+		if n, ok := ref.Value[name].(*types.AttributeValueMemberN); !ok || n.Value != fmt.Sprint(want) {
+			t.Errorf("r_<id>.%s: got %#v, want Number %d", name, ref.Value[name], want)
+		}
+	}
+
 	ttl, err := c.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: &table})
 	if err != nil {
 		t.Fatal(err)
