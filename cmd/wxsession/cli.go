@@ -58,7 +58,7 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 	fs.BoolVar(&c.json, "json", false, "print JSON")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
+		_, _ = fmt.Fprint(stdout, usage)
 		return exitOK
 	}
 	if err != nil {
@@ -174,12 +174,12 @@ func (c *cli) sessions(ctx context.Context, cfg config.Config, openID string) in
 	if c.json {
 		return c.printJSON(map[string]any{"appid": cfg.AppID, "openid": openID, "sessions": out})
 	}
-	fmt.Fprintf(c.stdout, "%d live session(s) of %s (app %s)\n", len(out), openID, cfg.AppID)
+	_, _ = fmt.Fprintf(c.stdout, "%d live session(s) of %s (app %s)\n", len(out), openID, cfg.AppID)
 	if len(out) > 0 {
-		fmt.Fprintf(c.stdout, "%-21s %s\n", "CREATED", "EXPIRES")
+		_, _ = fmt.Fprintf(c.stdout, "%-21s %s\n", "CREATED", "EXPIRES")
 	}
 	for _, s := range out {
-		fmt.Fprintf(c.stdout, "%-21s %s\n", s.Created.Format(time.RFC3339), s.Expires.Format(time.RFC3339))
+		_, _ = fmt.Fprintf(c.stdout, "%-21s %s\n", s.Created.Format(time.RFC3339), s.Expires.Format(time.RFC3339))
 	}
 	return exitOK
 }
@@ -196,7 +196,7 @@ func (c *cli) revoke(ctx context.Context, cfg config.Config, openID string) int 
 	if c.json {
 		return c.printJSON(map[string]any{"appid": cfg.AppID, "openid": openID, "ended": n})
 	}
-	fmt.Fprintf(c.stdout, "ended every session of %s (app %s): %d listed\n", openID, cfg.AppID, n)
+	_, _ = fmt.Fprintf(c.stdout, "ended every session of %s (app %s): %d listed\n", openID, cfg.AppID, n)
 	return exitOK
 }
 
@@ -211,7 +211,7 @@ func (c *cli) tableCreate(ctx context.Context, cfg config.Config) int {
 	if c.json {
 		return c.printJSON(map[string]any{"table": cfg.Table, "ttl_attribute": "expires_at", "status": "ACTIVE"})
 	}
-	fmt.Fprintf(c.stdout, "table %s is ACTIVE, TTL on expires_at\n", cfg.Table)
+	_, _ = fmt.Fprintf(c.stdout, "table %s is ACTIVE, TTL on expires_at\n", cfg.Table)
 	return exitOK
 }
 
@@ -229,7 +229,7 @@ func (c *cli) check(ctx context.Context, cfg config.Config) int {
 	if c.json {
 		return c.printJSON(map[string]any{"ok": true, "appid": cfg.AppID, "store": cfg.Store})
 	}
-	fmt.Fprintf(c.stdout, "ok: configuration valid, the %s store answers (app %s)\n", cfg.Store, cfg.AppID)
+	_, _ = fmt.Fprintf(c.stdout, "ok: configuration valid, the %s store answers (app %s)\n", cfg.Store, cfg.AppID)
 	return exitOK
 }
 
@@ -238,23 +238,23 @@ func (c *cli) printJSON(v any) int {
 	if err != nil {
 		return c.failure(err)
 	}
-	fmt.Fprintf(c.stdout, "%s\n", b)
+	_, _ = fmt.Fprintf(c.stdout, "%s\n", b)
 	return exitOK
 }
 
 // report prints an error: one line on stderr, and with --json also a JSON
 // object on stdout for scripts.
 func (c *cli) report(kind string, err error) {
-	fmt.Fprintf(c.stderr, "wxsession: %s: %v\n", kind, err)
+	_, _ = fmt.Fprintf(c.stderr, "wxsession: %s: %v\n", kind, err)
 	if c.json {
 		b, _ := json.Marshal(map[string]any{"ok": false, "error": kind, "message": err.Error()})
-		fmt.Fprintf(c.stdout, "%s\n", b)
+		_, _ = fmt.Fprintf(c.stdout, "%s\n", b)
 	}
 }
 
 func (c *cli) usageError(msg string) int {
 	c.report("usage", errors.New(msg))
-	fmt.Fprint(c.stderr, usage)
+	_, _ = fmt.Fprint(c.stderr, usage)
 	return exitUsage
 }
 

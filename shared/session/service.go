@@ -249,7 +249,7 @@ func (s *Service) create(ctx context.Context, code, claimID, skey string) (login
 	// logout of every session, from any instance, finds every session that
 	// exists when it starts.
 	user := User{AppID: s.set.AppID, OpenID: ws.OpenID, SessionKey: s.sealSessionKey(ws.OpenID, ws.SessionKey), ExpiresAt: now.Add(s.set.MaxAge)}
-	refs, err := s.store.PutUser(ctx, user, SessionRef{ID: id, CreatedAt: now, ExpiresAt: now.Add(s.set.MaxAge)})
+	refs, err := s.store.PutUser(ctx, user, Ref{ID: id, CreatedAt: now, ExpiresAt: now.Add(s.set.MaxAge)})
 	if err != nil {
 		return Login{}, storeError("write user", err)
 	}
@@ -368,9 +368,9 @@ func (s *Service) Decrypt(ctx context.Context, skey string, read func() (wxcrypt
 // Only a login past the cap (or one that finds entries to drop) reads or
 // writes more than it did before: the list may name sessions a single logout
 // ended, so each candidate is read before it is counted.
-func (s *Service) trim(ctx context.Context, openID, newID string, refs []SessionRef) error {
+func (s *Service) trim(ctx context.Context, openID, newID string, refs []Ref) error {
 	now := s.now()
-	var drop, others []SessionRef
+	var drop, others []Ref
 	for _, r := range refs {
 		switch {
 		case r.ID == newID:
@@ -382,7 +382,7 @@ func (s *Service) trim(ctx context.Context, openID, newID string, refs []Session
 	}
 	var ended []string
 	if s.set.MaxSessions > 0 && len(others) >= s.set.MaxSessions {
-		slices.SortFunc(others, func(a, b SessionRef) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		slices.SortFunc(others, func(a, b Ref) int { return a.CreatedAt.Compare(b.CreatedAt) })
 		// Newest first, count the live ones; whatever is live past the cap
 		// (the oldest) ends.
 		live := 0

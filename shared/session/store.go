@@ -33,12 +33,12 @@ type User struct {
 	// session login has added and no logout has removed yet. It may name
 	// sessions that have since ended (a single logout does not touch the
 	// user's row); PutUser ignores it.
-	Sessions []SessionRef
+	Sessions []Ref
 }
 
-// SessionRef is one entry of a user's session list: enough to find the
+// Ref is one entry of a user's session list: enough to find the
 // session (its id, the skey's hash) and to know when it surely ends.
-type SessionRef struct {
+type Ref struct {
 	ID        string
 	CreatedAt time.Time
 	// ExpiresAt is the session's absolute cap (login + SESSION_MAX_AGE); the
@@ -79,7 +79,7 @@ type Store interface {
 	// in one atomic write: concurrent logins of one user, across processes,
 	// all find their sessions listed. It returns the list as it stands after
 	// the write.
-	PutUser(ctx context.Context, u User, add SessionRef) ([]SessionRef, error)
+	PutUser(ctx context.Context, u User, add Ref) ([]Ref, error)
 	// GetUser returns the user's row, session list included, or ErrNotFound.
 	GetUser(ctx context.Context, appID, openID string) (User, error)
 	// RemoveSessions drops ids from the user's session list in one atomic

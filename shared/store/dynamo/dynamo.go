@@ -234,8 +234,8 @@ type refValue struct {
 }
 
 // refsOf reads the session list of a user item.
-func refsOf(item map[string]types.AttributeValue) ([]session.SessionRef, error) {
-	var refs []session.SessionRef
+func refsOf(item map[string]types.AttributeValue) ([]session.Ref, error) {
+	var refs []session.Ref
 	for name, av := range item {
 		id, ok := strings.CutPrefix(name, refPrefix)
 		if !ok {
@@ -245,7 +245,7 @@ func refsOf(item map[string]types.AttributeValue) ([]session.SessionRef, error) 
 		if err := attributevalue.Unmarshal(av, &v); err != nil {
 			return nil, fmt.Errorf("session list entry: %w", err)
 		}
-		refs = append(refs, session.SessionRef{ID: id, CreatedAt: time.UnixMilli(v.CreatedMS), ExpiresAt: time.UnixMilli(v.CapMS)})
+		refs = append(refs, session.Ref{ID: id, CreatedAt: time.UnixMilli(v.CreatedMS), ExpiresAt: time.UnixMilli(v.CapMS)})
 	}
 	return refs, nil
 }
@@ -253,7 +253,7 @@ func refsOf(item map[string]types.AttributeValue) ([]session.SessionRef, error) 
 // PutUser implements session.Store with one UpdateItem, which sets the
 // user's session_key and expiry, adds the session's attribute and hands back
 // the whole item.
-func (s *Store) PutUser(ctx context.Context, u session.User, add session.SessionRef) ([]session.SessionRef, error) {
+func (s *Store) PutUser(ctx context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
 	e := expiryOf(u.ExpiresAt)
 	update := expression.Set(expression.Name("appid"), expression.Value(u.AppID)).
 		Set(expression.Name("openid"), expression.Value(u.OpenID)).

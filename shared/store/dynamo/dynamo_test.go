@@ -130,7 +130,7 @@ func TestItemShape(t *testing.T) {
 	if err := s.RenewSession(ctx, id, now.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.PutUser(ctx, session.User{AppID: "wxapp", OpenID: "o1", SessionKey: "k", ExpiresAt: now.Add(24 * time.Hour)}, session.SessionRef{ID: id, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+	if _, err := s.PutUser(ctx, session.User{AppID: "wxapp", OpenID: "o1", SessionKey: "k", ExpiresAt: now.Add(24 * time.Hour)}, session.Ref{ID: id, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.ClaimCode(ctx, session.CodeClaim{ID: "abc", SealedSkey: []byte{1, 2}, CreatedAt: now, ExpiresAt: now.Add(session.CodeLifetime)}); err != nil {

@@ -203,7 +203,7 @@ func (s *Store) ReleaseCode(ctx context.Context, id string) error {
 }
 
 // PutUser implements session.Store.
-func (s *Store) PutUser(ctx context.Context, u session.User, add session.SessionRef) ([]session.SessionRef, error) {
+func (s *Store) PutUser(ctx context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
 	if err := s.before(ctx, PutUser); err != nil {
 		return nil, err
 	}

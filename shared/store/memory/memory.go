@@ -66,13 +66,13 @@ func (s *Store) ReleaseCode(_ context.Context, id string) error {
 }
 
 // PutUser implements session.Store.
-func (s *Store) PutUser(_ context.Context, u session.User, add session.SessionRef) ([]session.SessionRef, error) {
+func (s *Store) PutUser(_ context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := userKey{u.AppID, u.OpenID}
-	var refs []session.SessionRef
+	var refs []session.Ref
 	if old, ok := s.users[k]; ok && s.live(old.ExpiresAt) {
-		refs = slices.DeleteFunc(slices.Clone(old.Sessions), func(r session.SessionRef) bool { return r.ID == add.ID })
+		refs = slices.DeleteFunc(slices.Clone(old.Sessions), func(r session.Ref) bool { return r.ID == add.ID })
 	}
 	u.Sessions = append(refs, add)
 	s.users[k] = u
@@ -89,7 +89,7 @@ func (s *Store) RemoveSessions(_ context.Context, appID, openID string, ids []st
 	if !ok {
 		return nil
 	}
-	u.Sessions = slices.DeleteFunc(slices.Clone(u.Sessions), func(r session.SessionRef) bool { return slices.Contains(ids, r.ID) })
+	u.Sessions = slices.DeleteFunc(slices.Clone(u.Sessions), func(r session.Ref) bool { return slices.Contains(ids, r.ID) })
 	s.users[k] = u
 	return nil
 }

@@ -105,10 +105,10 @@ type userValue struct {
 	Sessions   map[string][2]int64 `json:"sessions,omitempty"` // id → [created_ms, cap_ms]
 }
 
-func (v userValue) refs() []session.SessionRef {
-	refs := make([]session.SessionRef, 0, len(v.Sessions))
+func (v userValue) refs() []session.Ref {
+	refs := make([]session.Ref, 0, len(v.Sessions))
 	for id, t := range v.Sessions {
-		refs = append(refs, session.SessionRef{ID: id, CreatedAt: time.UnixMilli(t[0]), ExpiresAt: time.UnixMilli(t[1])})
+		refs = append(refs, session.Ref{ID: id, CreatedAt: time.UnixMilli(t[0]), ExpiresAt: time.UnixMilli(t[1])})
 	}
 	return refs
 }
@@ -210,18 +210,18 @@ return out
 `)
 
 // PutUser implements session.Store.
-func (s *Store) PutUser(ctx context.Context, u session.User, add session.SessionRef) ([]session.SessionRef, error) {
+func (s *Store) PutUser(ctx context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
 	nowMS, expMS := s.now().UnixMilli(), u.ExpiresAt.UnixMilli()
 	if expMS <= nowMS {
 		// Already expired: it could never be read, and SET PX refuses it.
 		if err := s.del(ctx, s.userKey(u.AppID, u.OpenID)); err != nil {
 			return nil, fmt.Errorf("redis: put user: %w", err)
 		}
-		return []session.SessionRef{add}, nil
+		return []session.Ref{add}, nil
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	head, err := json.Marshal(userValue{SessionKey: u.SessionKey, ExpiresMS: expMS})
+	head, err := json.Marshal(userValue{SessionKey: u.SessionKey, ExpiresMS: expMS}) //nolint:gosec // the user's row is where session_key is kept (sealed when SESSION_SEAL_KEY is set)
 	if err != nil {
 		return nil, fmt.Errorf("redis: put user: %w", err)
 	}

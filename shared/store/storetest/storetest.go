@@ -226,13 +226,13 @@ func testSessionDelete(t *testing.T, s session.Store, clock *Clock) {
 	}
 }
 
-func mustPutUser(t *testing.T, s session.Store, u session.User) []session.SessionRef {
+func mustPutUser(t *testing.T, s session.Store, u session.User) {
 	t.Helper()
 	now := u.ExpiresAt.Add(-24 * time.Hour)
-	return mustAddSession(t, s, u, session.SessionRef{ID: sessionID(), CreatedAt: now, ExpiresAt: u.ExpiresAt})
+	mustAddSession(t, s, u, session.Ref{ID: sessionID(), CreatedAt: now, ExpiresAt: u.ExpiresAt})
 }
 
-func mustAddSession(t *testing.T, s session.Store, u session.User, add session.SessionRef) []session.SessionRef {
+func mustAddSession(t *testing.T, s session.Store, u session.User, add session.Ref) []session.Ref {
 	t.Helper()
 	refs, err := s.PutUser(context.Background(), u, add)
 	if err != nil {
@@ -242,7 +242,7 @@ func mustAddSession(t *testing.T, s session.Store, u session.User, add session.S
 }
 
 // refIDs returns the ids of refs, sorted.
-func refIDs(refs []session.SessionRef) []string {
+func refIDs(refs []session.Ref) []string {
 	ids := make([]string, len(refs))
 	for i, r := range refs {
 		ids[i] = r.ID
@@ -251,21 +251,21 @@ func refIDs(refs []session.SessionRef) []string {
 	return ids
 }
 
-func wantRefs(t *testing.T, what string, got []session.SessionRef, want ...session.SessionRef) {
+func wantRefs(t *testing.T, what string, got []session.Ref, want ...session.Ref) {
 	t.Helper()
 	if !slices.Equal(refIDs(got), refIDs(want)) {
 		t.Fatalf("%s: got sessions %v, want %v", what, refIDs(got), refIDs(want))
 	}
 	for _, w := range want {
-		i := slices.IndexFunc(got, func(r session.SessionRef) bool { return r.ID == w.ID })
+		i := slices.IndexFunc(got, func(r session.Ref) bool { return r.ID == w.ID })
 		if !sameTime(got[i].CreatedAt, w.CreatedAt) || !sameTime(got[i].ExpiresAt, w.ExpiresAt) {
 			t.Fatalf("%s: got %+v, want %+v", what, got[i], w)
 		}
 	}
 }
 
-func newRef(now time.Time) session.SessionRef {
-	return session.SessionRef{ID: sessionID(), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+func newRef(now time.Time) session.Ref {
+	return session.Ref{ID: sessionID(), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
 }
 
 // testUserSessionList: each PutUser adds its session to the user's list and
@@ -313,7 +313,7 @@ func testUserSessionList(t *testing.T, s session.Store, clock *Clock) {
 // instances all find their sessions listed (no lost update).
 func testUserSessionListConcurrent(t *testing.T, s session.Store, clock *Clock) {
 	u := newUser(clock.Now())
-	refs := make([]session.SessionRef, 20)
+	refs := make([]session.Ref, 20)
 	var wg sync.WaitGroup
 	for i := range refs {
 		refs[i] = newRef(clock.Now())
