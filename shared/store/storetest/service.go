@@ -119,22 +119,20 @@ func runService(t *testing.T, h Harness) {
 			testServiceLifecycle(t, h, sealed)
 		})
 	}
-	t.Run("one code on two instances", func(t *testing.T) {
-		t.Parallel()
-		testServiceTwoInstances(t, h)
-	})
-	t.Run("logout everywhere across instances", func(t *testing.T) {
-		t.Parallel()
-		testServiceLogoutAll(t, h)
-	})
-	t.Run("cap ends the oldest session", func(t *testing.T) {
-		t.Parallel()
-		testServiceCap(t, h)
-	})
-	t.Run("seal key rotation", func(t *testing.T) {
-		t.Parallel()
-		testServiceSealRotation(t, h)
-	})
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, Harness)
+	}{
+		{"one code on two instances", testServiceTwoInstances},
+		{"logout everywhere across instances", testServiceLogoutAll},
+		{"cap ends the oldest session", testServiceCap},
+		{"seal key rotation", testServiceSealRotation},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, h)
+		})
+	}
 }
 
 // users is a fake WeChat that hands each code the session of the user the
