@@ -4,7 +4,8 @@
 #      test does; it installs them if missing), unless WXSESSION_DYNAMODB_URL and
 #      WXSESSION_REDIS_URL already name running ones, or a set is already running
 #   2. build and run bench/cmd/wxbench: it prints the report and writes it to
-#      docs/performance.md (and the raw Go benchmarks to docs/benchmarks.txt)
+#      docs/performance.md (and the raw Go benchmarks to docs/benchmarks.txt;
+#      benchstat, which summarises them, comes through the Go module proxy)
 #   3. stop the servers it started
 # Arguments go to wxbench (e.g. make bench BENCHFLAGS='-spawns 51').
 set -euo pipefail

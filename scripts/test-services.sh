@@ -80,6 +80,28 @@ ddb_answers() {
 
 ddb_answers_nocurl() { port_in_use "$1"; }
 
+# ddb_warm runs a few hundred requests of the kinds the stores make against
+# DynamoDB Local, so its JVM has compiled them before the first test: a cold
+# DynamoDB Local takes seconds over its first CreateTable and hundreds of
+# milliseconds over its first writes, past the stores' per-call budget. Its
+# credentials are not checked, so a fixed Authorization header will do.
+ddb_warm() {
+	local url=$1 i
+	ddb() {
+		curl -s -o /dev/null --max-time 30 -X POST "$url" \
+			-H 'Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00' \
+			-H 'Content-Type: application/x-amz-json-1.0' -H "X-Amz-Target: DynamoDB_20120810.$1" -d "$2"
+	}
+	ddb CreateTable '{"TableName":"warmup","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}'
+	for i in $(seq 1 30); do
+		ddb PutItem '{"TableName":"warmup","Item":{"pk":{"S":"k'"$i"'"},"v":{"N":"1"}},"ConditionExpression":"attribute_not_exists(pk)","ReturnValuesOnConditionCheckFailure":"ALL_OLD"}'
+		ddb GetItem '{"TableName":"warmup","Key":{"pk":{"S":"k'"$i"'"}},"ConsistentRead":true}'
+		ddb UpdateItem '{"TableName":"warmup","Key":{"pk":{"S":"k'"$i"'"}},"UpdateExpression":"SET v = :v","ConditionExpression":"attribute_exists(pk)","ExpressionAttributeValues":{":v":{"N":"2"}}}'
+		ddb DeleteItem '{"TableName":"warmup","Key":{"pk":{"S":"k'"$i"'"}}}'
+	done
+	ddb DeleteTable '{"TableName":"warmup"}'
+}
+
 wait_for() { # name seconds command...
 	local name=$1 secs=$2 i
 	shift 2
@@ -122,6 +144,11 @@ start() {
 		! wait_for dynamodb 60 "$ddb_check" "$ddb_port"; then
 		stop_all quiet
 		die "start failed"
+	fi
+
+	if command -v curl >/dev/null; then
+		log "warming DynamoDB Local up"
+		ddb_warm "http://127.0.0.1:$ddb_port"
 	fi
 
 	cat >"$ENV_FILE" <<EOF

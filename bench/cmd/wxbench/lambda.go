@@ -1,124 +1,116 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/wxsession/wxsession/shared/emulator"
 	"github.com/wxsession/wxsession/shared/platform/lambdatest"
+	"github.com/wxsession/wxsession/shared/session"
+	"github.com/wxsession/wxsession/shared/store/dynamo"
 )
 
-// lambdaStats is what the runs of one function binary measured.
-type lambdaStats struct {
-	cold []time.Duration // spawn → first answer, one per spawn
-	// coldCPU is the CPU time the process used up to its first answer, all
-	// threads: what the cold start costs, less sensitive than wall time to
-	// whatever else the machine runs.
-	coldCPU []time.Duration
-	init    []time.Duration // spawn → first GET …/invocation/next
-	warm    []time.Duration // enqueue → answer, warm process
-	// dur is the warm invocations' duration as Lambda bills it: event handed
-	// to the function (its GET …/next answered) → its answer received.
-	dur []time.Duration
-	// handler is the warm invocations' latency_ms from the function's own
-	// log lines: the HTTP handler's time, store call included, without the
-	// Lambda adapter and runtime.
-	handler []time.Duration
-	maxRSS  int64 // bytes, the highest of any process
+// job is one binary to measure: what its invocation i sends, the status it
+// answers, and what its runs measured.
+type job struct {
+	label, bin string
+	want       int
+	event      func(i int) ([]byte, error)
+
+	cold, cpu, init []time.Duration // per spawn: to the first answer; CPU time to it; to the first GET …/next
+	warm, dur       []time.Duration // per warm invocation: queued → answer; handed over → answer (billed)
+	handler         []time.Duration // latency_ms of the warm invocations' own log lines
+	rss             int64           // the highest VmHWM of any of its processes, in kB
 }
 
 // function is one running function process on its own Runtime API.
 type function struct {
-	bin    string
-	want   int // the status every answer must carry
 	srv    *lambdatest.Server
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	out    *os.File // its stdout and stderr
 	exited chan struct{}
-
-	cold, init, cpu time.Duration
-	warm, dur       []time.Duration
 }
 
-// spawn starts bin on a fresh Runtime API with ev already queued, as Lambda
-// starts a function for a request that found no warm environment, and times
-// spawn → first answer. The process keeps running for warm invocations until
-// stop.
-func spawn(ctx context.Context, bin string, env func(addr string) []string, want int, ev []byte) (*function, error) {
-	f := &function{bin: bin, want: want, srv: lambdatest.NewServer(), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+// spawn starts bin on a fresh Runtime API with its first event already
+// queued, as Lambda starts a function for a request that found no warm
+// environment, and waits for that first answer.
+func spawn(bin string, env []string, want int, ev []byte, j *job) (*function, error) {
+	out, err := os.CreateTemp("", "wxbench-*.log")
+	if err != nil {
+		return nil, err
+	}
+	f := &function{srv: lambdatest.NewServer(), out: out, exited: make(chan struct{})}
 	first := f.srv.Enqueue(ev, time.Now().Add(30*time.Second))
-	f.cmd = exec.CommandContext(ctx, bin) //nolint:gosec // the bench's own binaries
-	f.cmd.Env = env(f.srv.Addr())
-	f.cmd.Stdout, f.cmd.Stderr = f.stderr, f.stderr
+	f.cmd = exec.Command(bin) //nolint:gosec,noctx // the bench's own binaries; stop ends them
+	f.cmd.Env = slices.Concat(env, []string{"AWS_LAMBDA_RUNTIME_API=" + f.srv.Addr()})
+	f.cmd.Stdout, f.cmd.Stderr = out, out
 	start := time.Now()
 	if err := f.cmd.Start(); err != nil {
 		f.srv.Close()
-		return nil, err
+		_ = out.Close()
+		return nil, errors.Join(err, os.Remove(out.Name()))
 	}
 	go func() { _ = f.cmd.Wait(); close(f.exited) }()
-	res, err := f.await(first)
+	res, err := f.await(first, want)
+	if err == nil && j != nil {
+		var cpu time.Duration
+		cpu, err = threadsCPU(f.cmd.Process.Pid)
+		j.cold, j.cpu, j.init = append(j.cold, res.At.Sub(start)), append(j.cpu, cpu), append(j.init, first.TakenAt().Sub(start))
+	}
 	if err != nil {
 		f.stop()
-		return nil, fmt.Errorf("%s: first invocation: %w; stderr:\n%s", bin, err, f.stderr.String())
+		return nil, err
 	}
-	f.cold = res.At.Sub(start)
-	f.cpu, _ = threadsCPU(f.cmd.Process.Pid)
-	f.init = first.TakenAt().Sub(start)
 	return f, nil
 }
 
-// invoke sends one warm event and waits for the answer.
-func (f *function) invoke(ev []byte) error {
+// invoke sends one event to a warm function and waits for the answer.
+func (f *function) invoke(ev []byte, want int, j *job) ([]byte, error) {
 	t := time.Now()
-	inv := f.srv.Enqueue(ev, time.Now().Add(30*time.Second))
-	res, err := f.await(inv)
-	if err != nil {
-		return fmt.Errorf("%s: warm invocation: %w; stderr:\n%s", f.bin, err, f.stderr.String())
+	inv := f.srv.Enqueue(ev, t.Add(30*time.Second))
+	res, err := f.await(inv, want)
+	if err == nil && j != nil {
+		j.warm, j.dur = append(j.warm, res.At.Sub(t)), append(j.dur, res.At.Sub(inv.TakenAt()))
 	}
-	f.warm = append(f.warm, res.At.Sub(t))
-	f.dur = append(f.dur, res.At.Sub(inv.TakenAt()))
-	return nil
+	return res.Body, err
 }
 
-func (f *function) await(inv *lambdatest.Invocation) (lambdatest.Result, error) {
+func (f *function) await(inv *lambdatest.Invocation, want int) (lambdatest.Result, error) {
+	var problem string
 	select {
 	case res := <-inv.Result():
-		if res.IsError {
-			return res, fmt.Errorf("invocation error: %s", res.Body)
+		var r struct{ StatusCode int }
+		if !res.IsError && json.Unmarshal(res.Body, &r) == nil && r.StatusCode == want {
+			return res, nil
 		}
-		status, err := proxyStatus(res.Body)
-		if err != nil {
-			return res, err
-		}
-		if status != f.want {
-			return res, fmt.Errorf("got status %d, want %d: %.300s", status, f.want, res.Body)
-		}
-		return res, nil
+		problem = fmt.Sprintf("answered %.300s, want status %d", res.Body, want)
 	case <-f.exited:
-		return lambdatest.Result{}, errors.New("the process exited")
+		problem = "the process exited"
 	case <-time.After(30 * time.Second):
-		return lambdatest.Result{}, errors.New("no answer within 30 s")
+		problem = "no answer within 30 s"
 	}
+	log, _ := os.ReadFile(f.out.Name()) //nolint:gosec // its own temp file
+	return lambdatest.Result{}, fmt.Errorf("%s: %s; output:\n%s", f.cmd.Path, problem, log)
 }
 
-// peakRSS reads the process's peak RSS: the kernel's high-water mark for its
-// memory. (Not wait4's ru_maxrss: for a child started with vfork, as os/exec
-// starts them, that counts the parent's memory from before the exec.)
-func (f *function) peakRSS() (int64, error) { return peakRSS(f.cmd.Process.Pid) }
-
-// stop ends the process with SIGTERM, as Lambda does, and closes its
-// Runtime API.
-func (f *function) stop() {
+// stop ends the process with SIGTERM, as Lambda does, and returns its peak
+// RSS (kB) and output.
+func (f *function) stop() (int64, string) {
+	rss, _ := procField(f.cmd.Process.Pid, "status", "VmHWM:")
 	_ = f.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-f.exited:
@@ -127,110 +119,16 @@ func (f *function) stop() {
 		<-f.exited
 	}
 	f.srv.Close()
+	log, _ := os.ReadFile(f.out.Name()) //nolint:gosec // its own temp file
+	_ = f.out.Close()
+	_ = os.Remove(f.out.Name())
+	return rss, string(log)
 }
 
-// threadsCPU returns the CPU time all threads of a live process have run, to
-// the nanosecond (from /proc/<pid>/task/*/schedstat; /proc/<pid>/stat counts
-// in 10 ms ticks).
-func threadsCPU(pid int) (time.Duration, error) {
-	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	if err != nil || len(stats) == 0 {
-		return 0, fmt.Errorf("no schedstat for %d", pid)
-	}
-	var total time.Duration
-	for _, p := range stats {
-		b, err := os.ReadFile(p) //nolint:gosec // /proc
-		if err != nil {
-			continue // the thread exited
-		}
-		f := strings.Fields(string(b))
-		if len(f) == 0 {
-			continue
-		}
-		ns, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		total += time.Duration(ns)
-	}
-	return total, nil
-}
-
-// peakRSS reads VmHWM, the peak resident set size, of a live process.
-func peakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-// handlerLatencies reads latency_ms from the last n request log lines of a
-// function's output (the warm invocations'); none for a function that logs
-// no such lines (the floors).
-func handlerLatencies(log string, n int) []time.Duration {
-	var out []time.Duration
-	for _, line := range strings.Split(log, "\n") {
-		var l struct {
-			Msg       string   `json:"msg"`
-			LatencyMS *float64 `json:"latency_ms"`
-		}
-		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "request" || l.LatencyMS == nil {
-			continue
-		}
-		out = append(out, time.Duration(*l.LatencyMS*float64(time.Millisecond)))
-	}
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
-	return out
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lambdaJob is one binary to measure.
-type lambdaJob struct {
-	label string // row name in the report
-	fn    string // the workload (function name)
-	bin   string
-	env   []string // added to the function's environment
-}
-
-// measureLambda spawns every job's binary spawns times, round-robin across
-// jobs so that whatever else the machine is doing weighs on all of them
-// alike. The last spawn of each stays up, and the warm invocations go to
-// those processes in turn, one at a time, for the same reason.
-func measureLambda(ctx context.Context, fx *fixtures, jobs []lambdaJob, spawns, invocations int, progress func(string)) (map[string]*lambdaStats, error) {
-	loads, err := fx.workloads(ctx)
-	if err != nil {
-		return nil, err
-	}
-	stats := map[string]*lambdaStats{}
-	for _, j := range jobs {
-		stats[j.label] = &lambdaStats{}
-	}
+// measureFunctions spawns each job's binary spawns times, round-robin across
+// jobs so that whatever else the machine does weighs on all alike; the last
+// process of each then serves the warm invocations, again in turn.
+func measureFunctions(jobs []*job, env []string, spawns, invocations int) error {
 	warm := make([]*function, len(jobs))
 	defer func() {
 		for _, f := range warm {
@@ -241,58 +139,203 @@ func measureLambda(ctx context.Context, fx *fixtures, jobs []lambdaJob, spawns, 
 	}()
 	for s := range spawns {
 		for i, j := range jobs {
-			w := loads[j.fn]
-			evs, err := w.events(ctx, 1)
+			ev, err := j.event(s)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			env := func(addr string) []string { return append(fx.env(addr, j.fn), j.env...) }
-			f, err := spawn(ctx, j.bin, env, w.want, evs[0])
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", j.label, err)
+			if warm[i], err = spawn(j.bin, env, j.want, ev, j); err != nil {
+				return fmt.Errorf("%s: %w", j.label, err)
 			}
-			st := stats[j.label]
-			st.cold = append(st.cold, f.cold)
-			st.coldCPU = append(st.coldCPU, f.cpu)
-			st.init = append(st.init, f.init)
 			if s < spawns-1 {
-				rss, err := f.peakRSS()
-				f.stop()
-				if err != nil {
-					return nil, err
-				}
-				st.maxRSS = max(st.maxRSS, rss)
-				continue
+				rss, _ := warm[i].stop()
+				j.rss, warm[i] = max(j.rss, rss), nil
 			}
-			warm[i] = f
 		}
-		progress(fmt.Sprintf("spawn %d/%d of each function", s+1, spawns))
+		progress("spawn %d/%d of each of %d binaries", s+1, spawns, len(jobs))
 	}
-
-	events := make([][][]byte, len(jobs))
+	events := make([][][]byte, len(jobs)) // made before the timing starts
 	for i, j := range jobs {
-		if events[i], err = loads[j.fn].events(ctx, invocations); err != nil {
-			return nil, err
+		for n := range invocations {
+			ev, err := j.event(spawns + n)
+			if err != nil {
+				return err
+			}
+			events[i] = append(events[i], ev)
 		}
 	}
 	for n := range invocations {
-		for i := range jobs {
-			if err := warm[i].invoke(events[i][n]); err != nil {
-				return nil, fmt.Errorf("%s: %w", jobs[i].label, err)
+		for i, j := range jobs {
+			if _, err := warm[i].invoke(events[i][n], j.want, j); err != nil {
+				return fmt.Errorf("%s: %w", j.label, err)
 			}
 		}
 	}
 	for i, j := range jobs {
-		f, st := warm[i], stats[j.label]
-		rss, err := f.peakRSS()
-		if err != nil {
-			return nil, err
-		}
-		st.maxRSS = max(st.maxRSS, rss)
-		st.warm, st.dur = f.warm, f.dur
-		f.stop()
-		warm[i] = nil
-		st.handler = handlerLatencies(f.stderr.String(), invocations)
+		rss, log := warm[i].stop()
+		j.rss, j.handler, warm[i] = max(j.rss, rss), handlerLatencies(log, invocations), nil
 	}
-	return stats, nil
+	return nil
+}
+
+// The app the functions run as; the seal key makes them seal session_keys as
+// in production.
+const (
+	appID   = "wx1234567890abcdef"
+	secret  = "0123456789abcdef0123456789abcdef"
+	sealKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+)
+
+// fixtures are what the function processes need around them: the WeChat
+// emulator, a fresh DynamoDB Local table, and a login function process that
+// makes the sessions validate, decrypt and logout are invoked with.
+type fixtures struct {
+	emu    *emulator.Emulator
+	wx     *httptest.Server
+	env    []string
+	login  *function
+	events map[string]string // the sample events of events/lambda, by function
+}
+
+func newFixtures(ctx context.Context, endpoint, loginBin string) (*fixtures, error) {
+	fx := &fixtures{emu: emulator.New(appID, secret), events: map[string]string{}}
+	fx.wx = httptest.NewServer(fx.emu)
+	table := "wxsession-bench-" + strings.ToLower(session.NewSkey()[:10])
+	fx.env = []string{
+		"WX_APPID=" + appID, "WX_SECRET=" + secret, "WX_API_BASE=" + fx.wx.URL, "SESSION_SEAL_KEY=" + sealKey,
+		"SESSION_STORE=dynamodb", "SESSION_TABLE=" + table, "TZ=UTC",
+		"AWS_ENDPOINT_URL_DYNAMODB=" + endpoint, "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_SESSION_TOKEN=local",
+		"AWS_LAMBDA_FUNCTION_NAME=wxsession-bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+	}
+	for _, fn := range functions {
+		b, err := os.ReadFile(filepath.Join("events", "lambda", fn+"-httpapi.json")) //nolint:gosec // the repository's sample events
+		if err != nil {
+			return fx, err
+		}
+		fx.events[fn] = string(b)
+	}
+	client := dynamo.NewClient(dynamo.ClientOptions{Region: "us-east-1", Endpoint: endpoint,
+		Credentials: aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}})
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := dynamo.EnsureTable(tctx, client, table); err != nil {
+		return fx, fmt.Errorf("DynamoDB Local at %s: %w", endpoint, err)
+	}
+	// A DynamoDB Local just started may time its first requests out on a
+	// busy machine: try a few times.
+	var err error
+	for range 3 {
+		if fx.login, err = spawn(loginBin, fx.env, http.StatusOK, fx.event("login", "CODE", fx.emu.Code("setup")), nil); err == nil {
+			break
+		}
+	}
+	return fx, err
+}
+
+func (fx *fixtures) close() {
+	if fx.login != nil {
+		fx.login.stop()
+	}
+	fx.wx.Close()
+}
+
+// event fills a sample event's ${NAME} placeholders with JSON-safe values
+// (codes, skeys, base64), given as name, value pairs.
+func (fx *fixtures) event(fn string, kv ...string) []byte {
+	for i := 0; i+1 < len(kv); i += 2 {
+		kv[i] = "${" + kv[i] + "}"
+	}
+	return []byte(strings.NewReplacer(kv...).Replace(fx.events[fn]))
+}
+
+// newSession logs user in through the login function and returns the skey.
+func (fx *fixtures) newSession(user string) (string, error) {
+	body, err := fx.login.invoke(fx.event("login", "CODE", fx.emu.Code(user)), http.StatusOK, nil)
+	var r struct{ Body string }
+	var l struct{ Skey string }
+	if err == nil && (json.Unmarshal(body, &r) != nil || json.Unmarshal([]byte(r.Body), &l) != nil || l.Skey == "") {
+		err = fmt.Errorf("login answered no skey: %.300s", body)
+	}
+	return l.Skey, err
+}
+
+// jobs are the functions to measure, and what each is invoked with:
+// validate and decrypt use one session throughout (the steady state: no
+// renewal is due); login needs a fresh code per invocation, logout a fresh
+// session. The floor functions answer 200 to anything; the one-GetItem floor
+// reads validate's session item.
+func (fx *fixtures) jobs(bin func(variant, string) string) ([]*job, error) {
+	vera, err := fx.newSession("vera")
+	if err != nil {
+		return nil, err
+	}
+	dora, err := fx.newSession("dora")
+	if err != nil {
+		return nil, err
+	}
+	enc, err := fx.emu.Encrypt(fx.emu.OpenID("dora"), nil)
+	if err != nil {
+		return nil, err
+	}
+	fx.env = append(fx.env, "FLOOR_KEY=s#"+session.SkeyHash(vera))
+	same := func(ev []byte) func(int) ([]byte, error) { return func(int) ([]byte, error) { return ev, nil } }
+	validate := same(fx.event("validate", "SKEY", vera))
+	return []*job{
+		{label: "login", bin: bin(lambdaRelease, "login"), want: http.StatusOK, event: func(int) ([]byte, error) {
+			return fx.event("login", "CODE", fx.emu.Code("lena")), nil
+		}},
+		{label: "validate", bin: bin(lambdaRelease, "validate"), want: http.StatusOK, event: validate},
+		{label: "decrypt", bin: bin(lambdaRelease, "decrypt"), want: http.StatusOK, event: same(fx.event("decrypt",
+			"SKEY", dora, "ENCRYPTED_DATA", enc.EncryptedData, "IV", enc.IV))},
+		{label: "logout", bin: bin(lambdaRelease, "logout"), want: http.StatusNoContent, event: func(int) ([]byte, error) {
+			skey, err := fx.newSession("otto")
+			return fx.event("logout", "SKEY", skey), err
+		}},
+		{label: "validate, all stores", bin: bin(allRelease, "validate"), want: http.StatusOK, event: validate},
+		{label: "floor: bare aws-lambda-go", bin: bin(lambdaRelease, "bare"), want: http.StatusOK, event: validate},
+		{label: "floor: one GetItem", bin: bin(lambdaRelease, "getitem"), want: http.StatusOK, event: validate},
+	}, nil
+}
+
+// handlerLatencies reads latency_ms from the last n request log lines of a
+// function's output (the warm invocations'); none for the bare floor.
+func handlerLatencies(log string, n int) []time.Duration {
+	var out []time.Duration
+	for _, line := range strings.Split(log, "\n") {
+		var l struct {
+			Msg       string   `json:"msg"`
+			LatencyMS *float64 `json:"latency_ms"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "request" && l.LatencyMS != nil {
+			out = append(out, time.Duration(*l.LatencyMS*float64(time.Millisecond)))
+		}
+	}
+	return out[max(0, len(out)-n):]
+}
+
+// threadsCPU returns the CPU time all threads of a live process have run, to
+// the nanosecond (/proc/<pid>/stat counts in 10 ms ticks).
+func threadsCPU(pid int) (time.Duration, error) {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	var total time.Duration
+	for _, t := range tasks {
+		ns, _ := procField(pid, strings.TrimPrefix(t, fmt.Sprintf("/proc/%d/", pid))+"/schedstat", "")
+		total += time.Duration(ns) // 0 for a thread that has exited
+	}
+	if total == 0 {
+		return 0, fmt.Errorf("no CPU time in /proc/%d/task/*/schedstat", pid)
+	}
+	return total, nil
+}
+
+// procField reads the number after prefix at the start of a line of
+// /proc/<pid>/<file>.
+func procField(pid int, file, prefix string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file)) //nolint:gosec // /proc
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok && len(strings.Fields(v)) > 0 {
+			return strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %q in /proc/%d/%s: %w", prefix, pid, file, err)
 }

@@ -1,267 +1,129 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // loadResult is one load run against the local server.
 type loadResult struct {
-	store    string
-	conns    int
-	duration time.Duration // measured, after the warm-up
-	requests int           // answered 200 within the measured window
-	failures int           // any other answer, or a broken connection
-	lat      []time.Duration
-	// serverCPU is the CPU time the server process used in the measured
-	// window (user + system), to set against the wall time: the load
-	// generator shares the machine with it.
-	serverCPU time.Duration
-	// clientCPU is the load generator's (this process's) CPU time in the
-	// same window.
-	clientCPU time.Duration
+	Store      string
+	RPS        float64 // answered 200 per second of the measured run
+	P50, P99   time.Duration
+	Failed     int
+	ServerCPU  float64       // CPUs the server used, over its whole life
+	PerRequest time.Duration // its CPU time per request served
+	ClientCPU  float64       // CPUs the load generator used in the measured run
 }
 
-func (r loadResult) rps() float64 { return float64(r.requests) / r.duration.Seconds() }
-
 // measureLoad runs the local server (cmd/local, emulator on) with the store
-// env names, logs a user in through it, then has conns connections send GET
-// /validate with that skey back to back (HTTP/1.1 keep-alive, one request
-// in flight per connection) for warmup+dur; requests in the last dur count.
-//
-// The generator runs with procs Ps (runtime.GOMAXPROCS), as wrk runs with
-// -t threads: it shares the machine with the server, and one P keeps it from
-// spinning on the core the server needs.
-func measureLoad(ctx context.Context, bin, dir, store string, env []string, conns, procs int, warmup, dur time.Duration) (loadResult, error) {
-	res := loadResult{store: store, conns: conns}
-	port, err := freePort()
+// in env, logs a user in through it, then has vegeta keep conns keep-alive
+// connections busy with GET /validate, one request in flight on each, for
+// warmup (not counted) and then dur. The generator runs with procs Ps, as
+// wrk runs with -t threads: it shares the cores with the server.
+func measureLoad(ctx context.Context, bin, logFile, store string, env []string, conns, procs int, warmup, dur time.Duration) (loadResult, error) {
+	res := loadResult{Store: store}
+	l, err := new(net.ListenConfig).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return res, err
 	}
-	addr := "127.0.0.1:" + port
-	logs, err := os.Create(filepath.Join(dir, "local-"+store+".log")) //nolint:gosec // the bench's own temp dir
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	_ = l.Close()
+	logs, err := os.Create(logFile) //nolint:gosec // the bench's own temp dir
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = logs.Close() }()
 	cmd := exec.CommandContext(ctx, bin) //nolint:gosec // the bench's own binary
 	cmd.Env = append([]string{"PORT=" + port, "HOST=127.0.0.1", "TZ=UTC", "PATH=" + os.Getenv("PATH")}, env...)
-	cmd.Stdout, cmd.Stderr = io.Discard, logs
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		return res, err
 	}
+	started := time.Now()
+	stopped := false
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		if !stopped {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
 	}()
 
-	base := "http://" + addr
-	skey, err := loginThrough(ctx, base)
-	if err != nil {
-		b, _ := os.ReadFile(logs.Name())
-		return res, fmt.Errorf("local server (%s): %w\n%s", store, err, tail(b, 2000))
-	}
-	request := []byte("GET /validate HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + skey + "\r\nUser-Agent: wxbench\r\n\r\n")
-
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-	start := time.Now()
-	from, until := start.Add(warmup), start.Add(warmup+dur)
-	type connResult struct {
-		lat      []time.Duration
-		failures int
-		err      error
-	}
-	results := make([]connResult, conns)
-	var wg sync.WaitGroup
-	for i := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := &results[i]
-			r.lat = make([]time.Duration, 0, 1<<14)
-			c, err := new(net.Dialer).DialContext(ctx, "tcp", addr)
-			if err != nil {
-				r.err = err
-				return
-			}
-			defer func() { _ = c.Close() }()
-			br := bufio.NewReaderSize(c, 4096)
-			for {
-				t := time.Now()
-				if t.After(until) {
-					return
-				}
-				if _, err := c.Write(request); err != nil {
-					r.err = err
-					return
-				}
-				status, err := readResponse(br)
-				done := time.Now()
-				if err != nil {
-					r.err = err
-					return
-				}
-				if t.Before(from) {
-					continue
-				}
-				if status != http.StatusOK {
-					r.failures++
-					continue
-				}
-				r.lat = append(r.lat, done.Sub(t))
-			}
-		}()
-	}
-	time.Sleep(time.Until(from))
-	cpuFrom, _ := processCPU(cmd.Process.Pid)
-	clientFrom := ownCPU()
-	wg.Wait()
-	cpuTo, _ := processCPU(cmd.Process.Pid)
-	res.serverCPU, res.clientCPU = cpuTo-cpuFrom, ownCPU()-clientFrom
-	res.duration = dur
-	for _, r := range results {
-		if r.err != nil {
-			return res, fmt.Errorf("load on %s: %w", store, r.err)
+	base := "http://127.0.0.1:" + port
+	var code struct{ Code string }
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if err = post(base+"/emulator/wx.login?user=alice", "", &code); err == nil || time.Now().After(deadline) {
+			break
 		}
-		res.failures += r.failures
-		res.requests += len(r.lat)
-		res.lat = append(res.lat, r.lat...)
 	}
+	var login struct{ Skey string }
+	if err == nil {
+		err = post(base+"/login", `{"code":"`+code.Code+`"}`, &login)
+	}
+	if err != nil {
+		return res, fmt.Errorf("local server (%s store): %w; its log is %s", store, err, logFile)
+	}
+
+	// conns workers and connections at an unlimited rate: each worker sends
+	// its next request when the previous answer is read.
+	attack := func(d time.Duration) <-chan *vegeta.Result {
+		n := uint64(conns) //nolint:gosec // a small positive flag
+		return vegeta.NewAttacker(vegeta.Workers(n), vegeta.MaxWorkers(n), vegeta.Connections(conns), vegeta.MaxConnections(conns)).
+			Attack(vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: base + "/validate",
+				Header: http.Header{"Authorization": {"Bearer " + login.Skey}}}), vegeta.Rate{}, d, "")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	served := uint64(1) // the login
+	for range attack(warmup) {
+		served++
+	}
+	var m vegeta.Metrics
+	cpu0 := ownCPU()
+	for r := range attack(dur) {
+		m.Add(r)
+	}
+	m.Close()
+	res.ClientCPU = (ownCPU() - cpu0).Seconds() / m.Duration.Seconds()
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	stopped = true
+	served += m.Requests
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	res.ServerCPU = cpu.Seconds() / time.Since(started).Seconds()
+	res.PerRequest = cpu / time.Duration(served) //nolint:gosec // a count of requests
+	res.RPS, res.P50, res.P99 = m.Throughput, m.Latencies.P50, m.Latencies.P99
+	res.Failed = int(m.Requests) - m.StatusCodes["200"] //nolint:gosec // a count of requests
 	return res, nil
 }
 
-// readResponse reads one HTTP/1.1 response and returns its status. It
-// expects what net/http's server sends for a small body: Content-Length, no
-// chunking.
-func readResponse(br *bufio.Reader) (int, error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		return 0, err
-	}
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
-		return 0, fmt.Errorf("bad status line %q", line)
-	}
-	status, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, fmt.Errorf("bad status line %q", line)
-	}
-	length := -1
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return 0, err
-		}
-		if len(line) <= 2 { // the blank line ending the headers
-			break
-		}
-		if name, value, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(name, []byte("Content-Length")) {
-			if length, err = strconv.Atoi(string(bytes.TrimSpace(value))); err != nil {
-				return 0, fmt.Errorf("bad Content-Length %q", value)
-			}
-		}
-	}
-	if length < 0 {
-		return 0, errors.New("response without Content-Length")
-	}
-	_, err = br.Discard(length)
-	return status, err
-}
-
-// loginThrough waits for the local server at base, gets a login code from its
-// emulator and logs in, returning the skey.
-func loginThrough(ctx context.Context, base string) (string, error) {
-	var code struct {
-		Code string `json:"code"`
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := postJSON(ctx, base+"/emulator/wx.login?user=alice", "", &code)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("the local server did not answer: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	var login struct {
-		Skey string `json:"skey"`
-	}
-	if err := postJSON(ctx, base+"/login", `{"code":"`+code.Code+`"}`, &login); err != nil {
-		return "", err
-	}
-	if login.Skey == "" {
-		return "", errors.New("login answered no skey")
-	}
-	return login.Skey, nil
-}
-
-func postJSON(ctx context.Context, url, body string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+func post(url, body string, out any) error {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body)) //nolint:gosec,noctx // the local server under test
 	if err != nil {
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
+		return fmt.Errorf("POST %s: %s", url, resp.Status)
 	}
-	return json.Unmarshal(b, out)
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func freePort() (string, error) {
-	l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
-}
-
-// processCPU returns the user+system CPU time a process has used so far.
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The fields after the command name, which is in parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("unreadable /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("unreadable /proc stat")
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100, nil // USER_HZ is 100 on Linux
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+// ownCPU is the CPU time this process has used.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,272 +1,297 @@
-// Command wxbench measures wxsession on this machine and writes the report
-// to docs/performance.md; `make bench` runs it (scripts/bench.sh starts
-// DynamoDB Local and redis-server for it, as `make test` does).
-//
-// It builds every function as the release builds do, for this machine, and
-// measures:
-//
-//   - per function, driven through a Lambda Runtime API (lambdatest) as Lambda
-//     drives it: cold start (process spawn → first answer, median of several
-//     spawns), warm latency over a few hundred invocations, peak RSS, and
-//     binary sizes for every build;
-//   - the store operations and WeChat calls per request, counted on the
-//     DynamoDB and Redis clients (bench/storeops);
-//   - the local server's throughput for GET /validate with the memory and
-//     Redis stores, under a closed-loop load generator;
-//   - the Go benchmarks (go test -bench), whose raw output it writes to
-//     docs/benchmarks.txt for benchstat.
-//
-// It reads WXSESSION_DYNAMODB_URL (required) and WXSESSION_REDIS_URL.
+// Command wxbench measures wxsession on this machine: `make bench` runs it
+// from the repository root, with DynamoDB Local and redis-server started by
+// scripts/bench.sh (WXSESSION_DYNAMODB_URL, WXSESSION_REDIS_URL). It builds
+// the functions as the release builds do, for this machine; times them on a
+// Lambda Runtime API (shared/platform/lambdatest) beside two floor functions
+// (bench/floor); reports binary sizes; reports the store operations per
+// request that TestStoreOperationBudgets (shared/store) counts and asserts;
+// loads the local server with vegeta; and runs the Go benchmarks (raw output
+// to docs/benchmarks.txt, summarised by benchstat). It prints the report and
+// writes it between the bench markers of docs/performance.md.
 package main
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
+	"text/template"
 	"time"
-
-	"github.com/wxsession/wxsession/bench/storeops"
-	"github.com/wxsession/wxsession/shared/session"
-	"github.com/wxsession/wxsession/shared/store/storetest"
 )
 
-// options are the command's flags.
-type options struct {
-	out, rawBench       string
-	spawns, invocations int
-	conns, loadProcs    int
-	compare             string
-	warmup, duration    time.Duration
-	benchCount          int
-	benchTime           string
-	skip                map[string]bool
-	dynamoURL, redisURL string
-	root                string
-	progress            func(format string, args ...any)
-	started             time.Time
-	startCPU            cpuSnapshot
-	startLoad           string
+// functions are wxsession's four functions, in report order.
+var functions = []string{"login", "validate", "decrypt", "logout"}
+
+// A variant is one way the functions are built: a release build is
+// CGO_ENABLED=0 go build -trimpath, stripped or not; the zero variant is a
+// plain go build. The functions are timed as lambdaRelease, what `make
+// build-lambda` and `sam build` ship (for arm64 there, this machine here).
+type variant struct {
+	Tags           string
+	Release, Strip bool
+}
+
+var (
+	lambdaTags    = "lambda.norpc,wxsession_lambda,wxsession_dynamodb"
+	scfTags       = "wxsession_scf,wxsession_redis"
+	lambdaRelease = variant{lambdaTags, true, true}
+	allRelease    = variant{"lambda.norpc", true, true}
+	// sizeColumns are the builds of the size table, unstripped · stripped.
+	sizeColumns = [][2]variant{{{lambdaTags, true, false}, lambdaRelease}, {{scfTags, true, false}, {scfTags, true, true}},
+		{{"lambda.norpc", true, false}, allRelease}, {}}
+)
+
+// The Go benchmarks the report runs, and the benchstat that summarises them.
+var (
+	goBench   = []string{"-run", "^$", "-bench", "^(BenchmarkOpen|BenchmarkNewSkey|BenchmarkID|BenchmarkValidate|BenchmarkInvoke)$", "-benchmem"}
+	goBenchIn = []string{"./shared/wxcrypto", "./shared/session", "./shared/api", "./shared/platform/awslambda"}
+	benchstat = "golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da"
+)
+
+//go:embed report.md.tmpl
+var reportTemplate string
+
+// report is what the template renders; its tables are rows of cells.
+type report struct {
+	Date, Go, LoadAvg, Took          string
+	CPUs, Spawns, Invocations, Conns int
+	LoadProcs                        int
+	Warmup, Duration                 time.Duration
+	Functions, Sizes, Ops            [][]string
+	OpsStores                        []string
+	Load                             []loadResult
+	GoBench, GoBenchCmd              string
 }
 
 func main() {
-	var o options
-	flag.StringVar(&o.out, "out", "docs/performance.md", "the report to write (its generated part, between the bench markers)")
-	flag.StringVar(&o.rawBench, "benchout", "docs/benchmarks.txt", "where to write the raw go test -bench output (benchstat input)")
-	flag.IntVar(&o.spawns, "spawns", 21, "cold starts per function; the report gives the median")
-	flag.IntVar(&o.invocations, "invocations", 300, "warm invocations per function")
-	flag.IntVar(&o.conns, "conns", 16, "load generator connections")
-	flag.IntVar(&o.loadProcs, "loadprocs", 1, "load generator GOMAXPROCS (as wrk's -t)")
-	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load generator warm-up, not counted")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "load generator measured duration, per store")
-	flag.IntVar(&o.benchCount, "benchcount", 6, "go test -bench -count")
-	flag.StringVar(&o.benchTime, "benchtime", "300ms", "go test -bench -benchtime")
-	flag.StringVar(&o.compare, "compare", "", "also measure another build of validate, as label=path (e.g. before=/tmp/old/validate)")
-	skip := flag.String("skip", "", "comma-separated parts to leave out: lambda, storeops, load, gobench")
+	r := report{}
+	flag.IntVar(&r.Spawns, "spawns", 21, "cold starts per function; the report gives the median")
+	flag.IntVar(&r.Invocations, "invocations", 300, "warm invocations per function")
+	flag.IntVar(&r.Conns, "conns", 16, "load generator connections")
+	flag.IntVar(&r.LoadProcs, "loadprocs", 1, "load generator GOMAXPROCS (as wrk's -t)")
+	flag.DurationVar(&r.Warmup, "warmup", 2*time.Second, "load warm-up, not counted")
+	flag.DurationVar(&r.Duration, "duration", 10*time.Second, "load measured duration, per store")
+	benchArgs := flag.String("benchargs", "-count 6 -benchtime 300ms", "more go test -bench arguments")
+	out := flag.String("out", "docs/performance.md", "the page to write the report into, between its bench markers; empty for none")
 	flag.Parse()
-	o.skip = map[string]bool{}
-	for _, s := range strings.Split(*skip, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			o.skip[s] = true
-		}
-	}
-	o.dynamoURL, o.redisURL = os.Getenv("WXSESSION_DYNAMODB_URL"), os.Getenv("WXSESSION_REDIS_URL")
-	o.progress = func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "wxbench: "+format+"\n", args...)
-	}
-	if err := run(context.Background(), o); err != nil {
+	if err := run(context.Background(), &r, strings.Fields(*benchArgs), *out); err != nil {
 		fmt.Fprintln(os.Stderr, "wxbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, o options) error {
-	if o.dynamoURL == "" {
-		return errors.New("WXSESSION_DYNAMODB_URL is not set: run it through `make bench`, which starts DynamoDB Local (scripts/test-services.sh)")
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
-	o.root = root
-	o.started, o.startCPU, o.startLoad = time.Now(), takeCPUSnapshot(), loadAverage()
-	rep := &report{machine: describeMachine(ctx), opts: o}
+func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "wxbench: "+format+"\n", args...) }
 
+func run(ctx context.Context, r *report, benchArgs []string, out string) error {
+	dynamoURL, redisURL := os.Getenv("WXSESSION_DYNAMODB_URL"), os.Getenv("WXSESSION_REDIS_URL")
+	if dynamoURL == "" || redisURL == "" {
+		return errors.New("WXSESSION_DYNAMODB_URL and WXSESSION_REDIS_URL are not set: run `make bench`, which starts DynamoDB Local and redis-server")
+	}
+	started, load0 := time.Now(), loadAverage()
+	r.Date, r.Go, r.CPUs = started.UTC().Format("2006-01-02 15:04 UTC"), runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU()
 	dir, err := os.MkdirTemp("", "wxbench-")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 
-	o.progress("building the functions (%d builds)", len(buildVariants))
-	b, err := buildAll(ctx, root, dir)
+	progress("building the functions")
+	bin := func(v variant, name string) string {
+		return filepath.Join(dir, fmt.Sprintf("%s-%t-%t", v.Tags, v.Release, v.Strip), name)
+	}
+	var pkgs []string
+	for _, f := range functions {
+		pkgs = append(pkgs, "./functions/"+f)
+	}
+	for _, col := range sizeColumns {
+		for _, v := range slices.Compact(col[:]) {
+			if err := goBuild(ctx, v, bin(v, "")+"/", pkgs...); err != nil {
+				return err
+			}
+		}
+	}
+	if err := errors.Join(goBuild(ctx, lambdaRelease, bin(lambdaRelease, "")+"/", "./bench/floor/bare", "./bench/floor/getitem"),
+		goBuild(ctx, variant{}, filepath.Join(dir, "local"), "./cmd/local")); err != nil {
+		return err
+	}
+	for _, f := range functions {
+		row := []string{f}
+		for _, col := range sizeColumns {
+			if row = append(row, mib(fileSize(bin(col[0], f)))); col[1] != col[0] {
+				row[len(row)-1] += " · " + mib(fileSize(bin(col[1], f)))
+			}
+		}
+		r.Sizes = append(r.Sizes, row)
+	}
+
+	fx, err := newFixtures(ctx, dynamoURL, bin(lambdaRelease, "login"))
+	defer fx.close()
 	if err != nil {
 		return err
 	}
-	rep.builds = b
-	if rep.breakdown, rep.breakdownTotal, err = sizeByModule(b.path(lambdaUnstrip, "validate")); err != nil {
-		return fmt.Errorf("size breakdown: %w", err)
+	jobs, err := fx.jobs(bin)
+	if err != nil {
+		return err
 	}
-	if rep.breakdownAll, rep.breakdownAllTotal, err = sizeByModule(b.path(allUnstrip, "validate")); err != nil {
-		return fmt.Errorf("size breakdown: %w", err)
+	if err := measureFunctions(jobs, fx.env, r.Spawns, r.Invocations); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		r.Functions = append(r.Functions, []string{j.label, ms(pct(j.cold, 50)), ms(slices.Min(j.cold)), ms(pct(j.cpu, 50)), ms(pct(j.init, 50)),
+			ms(pct(j.warm, 50)) + " · " + ms(pct(j.warm, 99)), ms(pct(j.dur, 50)) + " · " + ms(pct(j.dur, 99)), ms(pct(j.handler, 50)), mib(j.rss * 1024)})
 	}
 
-	o.progress("package initialisation (GODEBUG=inittrace=1)")
-	inits := traceInits(ctx, 21, b.path(lambdaRelease, "validate"), b.path(allRelease, "validate"))
-	rep.initLambda, rep.initAll = inits[0], inits[1]
-	if !o.skip["lambda"] {
-		if err := measureFunctions(ctx, o, b, rep); err != nil {
-			return err
-		}
+	progress("store operations per request: go test -run TestStoreOperationBudgets ./shared/store")
+	if r.Ops, r.OpsStores, err = storeOps(ctx); err != nil {
+		return err
 	}
-	if !o.skip["storeops"] {
-		o.progress("counting store operations per request")
-		if err := countStoreOps(ctx, o, rep); err != nil {
-			return err
-		}
-	}
-	if !o.skip["load"] {
-		stores := []struct {
-			name string
-			env  []string
-		}{{"memory", []string{"SESSION_STORE=memory"}}}
-		if o.redisURL != "" {
-			stores = append(stores, struct {
-				name string
-				env  []string
-			}{"redis", []string{"SESSION_STORE=redis", "REDIS_URL=" + o.redisURL}})
-		}
-		for _, s := range stores {
-			o.progress("load: GET /validate on the local server, %s store, %d connections, %s", s.name, o.conns, o.duration)
-			r, err := measureLoad(ctx, filepath.Join(dir, "local"), dir, s.name, s.env, o.conns, o.loadProcs, o.warmup, o.duration)
-			if err != nil {
-				return err
-			}
-			rep.load = append(rep.load, r)
-		}
-	}
-	if !o.skip["gobench"] {
-		o.progress("go test -bench (count %d, benchtime %s)", o.benchCount, o.benchTime)
-		raw, res, err := runGoBenchmarks(ctx, root, o.benchCount, o.benchTime)
+
+	for _, s := range [][]string{{"memory", "SESSION_STORE=memory"}, {"redis", "SESSION_STORE=redis", "REDIS_URL=" + redisURL}} {
+		progress("load: GET /validate on the local server, %s store, %d connections, %s", s[0], r.Conns, r.Duration)
+		res, err := measureLoad(ctx, filepath.Join(dir, "local"), filepath.Join(dir, "local-"+s[0]+".log"), s[0], s[1:], r.Conns, r.LoadProcs, r.Warmup, r.Duration)
 		if err != nil {
 			return err
 		}
-		rep.goBench = res
-		if o.rawBench != "" {
-			if err := os.WriteFile(inRoot(root, o.rawBench), raw, 0o644); err != nil { //nolint:gosec // a report, world-readable on purpose
-				return err
-			}
-		}
+		r.Load = append(r.Load, res)
 	}
 
-	rep.busy, rep.topCPU = load(o.startCPU, takeCPUSnapshot())
-	rep.endLoad, rep.elapsed = loadAverage(), time.Since(o.started)
-	rep.selfCPU = selfCPU()
-	text := rep.markdown()
-	fmt.Print(text)
-	if o.out == "" {
+	args := slices.Concat([]string{"test"}, goBench, benchArgs, goBenchIn)
+	r.GoBenchCmd = "go " + strings.Join(args, " ")
+	progress("%s", r.GoBenchCmd)
+	raw, err := goCmd(ctx, nil, args...)
+	if err == nil {
+		err = os.WriteFile("docs/benchmarks.txt", raw, 0o644) //nolint:gosec // a report, world-readable on purpose
+	}
+	if err != nil {
+		return err
+	}
+	summary, err := goCmd(ctx, nil, "run", benchstat, "-table", "", "-filter", ".unit:(sec/op OR B/op OR allocs/op)", "docs/benchmarks.txt")
+	if err != nil {
+		return err
+	}
+	r.GoBench = strings.TrimSpace(string(summary))
+
+	r.LoadAvg, r.Took = load0+" at the start, "+loadAverage()+" at the end", time.Since(started).Round(time.Second).String()
+	var text bytes.Buffer
+	tmpl := template.Must(template.New("report").Funcs(template.FuncMap{"ms": ms, "us": us}).Parse(reportTemplate))
+	if err := tmpl.Execute(&text, r); err != nil {
+		return err
+	}
+	fmt.Print(text.String())
+	if out == "" {
 		return nil
 	}
-	return writeReport(inRoot(root, o.out), text)
-}
-
-// inRoot resolves a path given relative to the repository.
-func inRoot(root, path string) string {
-	if filepath.IsAbs(path) {
-		return path
-	}
-	return filepath.Join(root, path)
-}
-
-// measureFunctions runs the cold-start and warm measurements of every
-// function, the all-stores validate build and the floor functions, and the
-// bare GetItem round trip they are compared with.
-func measureFunctions(ctx context.Context, o options, b builds, rep *report) error {
-	fx, err := newFixtures(ctx, o.root, o.dynamoURL)
+	page, err := os.ReadFile(out) //nolint:gosec // the page named by a flag
 	if err != nil {
 		return err
 	}
-	defer fx.close()
-	var jobs []lambdaJob
-	for _, f := range functions {
-		jobs = append(jobs, lambdaJob{label: f, fn: f, bin: b.path(lambdaRelease, f)})
+	before, rest, ok1 := strings.Cut(string(page), "<!-- bench:begin")
+	comment, _, ok2 := strings.Cut(rest, "\n")
+	_, after, ok3 := strings.Cut(rest, "<!-- bench:end -->")
+	if !ok1 || !ok2 || !ok3 {
+		return fmt.Errorf("%s has no <!-- bench:begin … --> and <!-- bench:end --> lines", out)
 	}
-	jobs = append(jobs,
-		lambdaJob{label: allStoresValidate, fn: "validate", bin: b.path(allRelease, "validate")},
-		lambdaJob{label: floorBare, fn: "bare", bin: b.path(lambdaRelease, "bare")},
-		lambdaJob{label: floorGetItem, fn: "getitem", bin: b.path(lambdaRelease, "getitem")},
-	)
-	if label, path, ok := strings.Cut(o.compare, "="); ok {
-		jobs = append(jobs, lambdaJob{label: "validate, " + label, fn: "validate", bin: path})
-	}
-	o.progress("cold starts: %d spawns of each of %d binaries, then %d warm invocations each", o.spawns, len(jobs), o.invocations)
-	st, err := measureLambda(ctx, fx, jobs, o.spawns, o.invocations, func(s string) { o.progress("%s", s) })
+	page = []byte(before + "<!-- bench:begin" + comment + "\n" + text.String() + "\n<!-- bench:end -->" + after)
+	return os.WriteFile(out, page, 0o644) //nolint:gosec // a report, world-readable on purpose
+}
+
+// storeOps runs the store budget test and reads the "budget" lines it logs
+// (store, request, WeChat calls, operations) into rows: request, WeChat
+// calls, then the operations on each store.
+func storeOps(ctx context.Context) (rows [][]string, stores []string, err error) {
+	out, err := goCmd(ctx, nil, "test", "-count=1", "-v", "-run", "^TestStoreOperationBudgets$", "./shared/store")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	rep.jobs, rep.lambda = jobs, st
-	o.progress("bare GetItem round trips")
-	if rep.getItem, err = fx.getItemRoundTrips(ctx, o.invocations, 0); err != nil {
-		return err
+	for _, line := range strings.Split(string(out), "\n") {
+		_, rest, ok := strings.Cut(line, "budget\t")
+		if f := strings.Split(rest, "\t"); ok && len(f) == 4 {
+			if !slices.Contains(stores, f[0]) {
+				stores = append(stores, f[0])
+			}
+			i := slices.IndexFunc(rows, func(row []string) bool { return row[0] == f[1] })
+			if i < 0 {
+				i, rows = len(rows), append(rows, []string{f[1], f[2]})
+			}
+			rows[i] = append(rows[i], f[3])
+		}
 	}
-	rep.getItemIdle, err = fx.getItemRoundTrips(ctx, o.invocations, time.Millisecond)
+	if len(rows) == 0 {
+		return nil, nil, fmt.Errorf("TestStoreOperationBudgets logged no budget lines:\n%s", out)
+	}
+	return rows, stores, nil
+}
+
+func goBuild(ctx context.Context, v variant, out string, pkgs ...string) error {
+	args, env := []string{"build", "-o", out, "-tags", v.Tags}, []string{}
+	if v.Release {
+		args, env = append(args, "-trimpath"), append(env, "CGO_ENABLED=0")
+	}
+	if v.Strip {
+		args = append(args, "-ldflags=-s -w")
+	}
+	_, err := goCmd(ctx, env, append(args, pkgs...)...)
 	return err
 }
 
-// The rows besides the four functions.
-const (
-	allStoresValidate = "validate, all stores"
-	floorBare         = "floor: bare aws-lambda-go"
-	floorGetItem      = "floor: one GetItem"
-)
-
-// countStoreOps counts each request's store operations on DynamoDB Local and
-// (when set) redis-server.
-func countStoreOps(ctx context.Context, o options, rep *report) error {
-	type target struct {
-		name string
-		open func(c *storeops.Counter, clock *storetest.Clock) (session.Store, error)
-	}
-	targets := []target{{"DynamoDB", func(c *storeops.Counter, clock *storetest.Clock) (session.Store, error) {
-		return storeops.DynamoDB(ctx, o.dynamoURL, c, clock.Now)
-	}}}
-	if o.redisURL != "" {
-		targets = append(targets, target{"Redis", func(c *storeops.Counter, clock *storetest.Clock) (session.Store, error) {
-			return storeops.Redis(o.redisURL, c, clock.Now)
-		}})
-	}
-	for _, t := range targets {
-		clock, c := storetest.NewClock(), storeops.NewCounter()
-		st, err := t.open(c, clock)
-		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
-		}
-		rows, err := storeops.Measure(ctx, st, c, clock)
-		if err != nil {
-			return fmt.Errorf("store operations on %s: %w", t.name, err)
-		}
-		rep.storeOps = append(rep.storeOps, storeOpsRun{t.name, rows})
-	}
-	return nil
-}
-
-// moduleRoot finds the directory of go.mod from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
+// goCmd runs the go command with env added to the environment, and returns
+// its standard output.
+func goCmd(ctx context.Context, env []string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "go", args...) //nolint:gosec // the bench's own go commands
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("go %s: %w\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or above: run wxbench from the repository")
-		}
-		dir = parent
+	return out, nil
+}
+
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// pct returns the p-th percentile of ds by the nearest-rank method.
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(ds))
+	return s[min(max(int(p/100*float64(len(s))+0.999999)-1, 0), len(s)-1)]
+}
+
+// ms formats d in milliseconds, to a precision that suits its size.
+func ms(d time.Duration) string {
+	switch v := d.Seconds() * 1000; {
+	case d == 0:
+		return "–"
+	case v < 10:
+		return fmt.Sprintf("%.2f ms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f ms", v)
+	default:
+		return fmt.Sprintf("%.0f ms", v)
 	}
 }
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", d.Seconds()*1e6) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
