@@ -389,7 +389,13 @@ func (s *Service) trim(ctx context.Context, openID, newID string, refs []Ref) er
 		for i := len(others) - 1; i >= 0; i-- {
 			r := others[i]
 			if _, err := s.store.GetSession(ctx, r.ID); errors.Is(err, ErrNotFound) {
-				drop = append(drop, r)
+				// Ended (a single logout), or a racing login that has listed
+				// its session but not written it yet: that one must stay
+				// listed, so an entry is dropped only once such a login
+				// would have finished.
+				if now.Sub(r.CreatedAt) > s.set.ClaimPatience {
+					drop = append(drop, r)
+				}
 				continue
 			} else if err != nil {
 				return storeError("read session of user", err)

@@ -318,6 +318,17 @@ func testServiceCap(t *testing.T, h Harness) {
 	if err != nil || len(u.Sessions) > 4 {
 		t.Fatalf("the user's session list: got %d entries (%v); want the ended ones trimmed", len(u.Sessions), err)
 	}
+
+	// Once a login that listed its session must have written it, an entry
+	// whose session is gone is dropped, and the next login past the cap
+	// ends the oldest live one.
+	clock.Advance(10 * time.Second) // past ClaimPatience
+	sixth := mustLogin(t, b, newCode(carol)).Skey
+	wantEnded(t, a, "the oldest live session, after the next login past the cap", skeys[2])
+	wantLive(t, a, "the three newest", fourth, fifth, sixth)
+	if u, err := st.GetUser(ctx, testAppID, "o-"+carol); err != nil || len(u.Sessions) != 3 {
+		t.Fatalf("the user's session list: got %d entries (%v); want the 3 live ones", len(u.Sessions), err)
+	}
 }
 
 // testServiceSealRotation: sessions sealed under key 1; the ring becomes
