@@ -31,10 +31,11 @@ lint: ## go mod tidy, gofmt, go vet and golangci-lint (pinned; installed into .c
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s; e.g. make fuzz FUZZTIME=10m)
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
-build: ## build each function for this machine into bin/<name>
+build: ## build each function, the local server and the operator's command (wxsession) for this machine into bin/
 	@mkdir -p bin
 	@for f in $(FUNCTIONS); do echo "go build -o bin/$$f ./functions/$$f"; $(GO) build -trimpath -o bin/$$f ./functions/$$f || exit 1; done
 	$(GO) build -trimpath -o bin/local ./cmd/local
+	$(GO) build -trimpath -o bin/wxsession ./cmd/wxsession
 
 clean: ## remove build output and the test cache (DynamoDB Local, golangci-lint)
 	rm -rf bin dist .aws-sam .cache

@@ -27,10 +27,10 @@ type route struct {
 }
 
 var routes = []route{
-	{"LoginFunction", "login", "POST", "/login", []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"}},
+	{"LoginFunction", "login", "POST", "/login", []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
 	{"ValidateFunction", "validate", "GET", "/validate", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}},
 	{"DecryptFunction", "decrypt", "POST", "/decrypt", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}},
-	{"LogoutFunction", "logout", "POST", "/logout", []string{"dynamodb:DeleteItem"}},
+	{"LogoutFunction", "logout", "POST", "/logout", []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}},
 	// the session (read, renewal) and the access_token row (read, lease, put, drop)
 	{"PhoneNumberFunction", "phonenumber", "POST", "/phonenumber", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}},
 }

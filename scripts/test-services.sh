@@ -97,6 +97,10 @@ ddb_warm() {
 		ddb PutItem '{"TableName":"warmup","Item":{"pk":{"S":"k'"$i"'"},"v":{"N":"1"}},"ConditionExpression":"attribute_not_exists(pk)","ReturnValuesOnConditionCheckFailure":"ALL_OLD"}'
 		ddb GetItem '{"TableName":"warmup","Key":{"pk":{"S":"k'"$i"'"}},"ConsistentRead":true}'
 		ddb UpdateItem '{"TableName":"warmup","Key":{"pk":{"S":"k'"$i"'"}},"UpdateExpression":"SET v = :v","ConditionExpression":"attribute_exists(pk)","ExpressionAttributeValues":{":v":{"N":"2"}}}'
+		# a login's user row: several attributes and a session-list Map set, the whole item returned
+		ddb UpdateItem '{"TableName":"warmup","Key":{"pk":{"S":"u'"$i"'"}},"UpdateExpression":"SET #k = :k, #e = :e, #r = :r","ExpressionAttributeNames":{"#k":"session_key","#e":"expires_ms","#r":"r_'"$i"'"},"ExpressionAttributeValues":{":k":{"S":"k"},":e":{"N":"1"},":r":{"M":{"c":{"N":"1"},"e":{"N":"2"}}}},"ReturnValues":"ALL_NEW"}'
+		ddb UpdateItem '{"TableName":"warmup","Key":{"pk":{"S":"u'"$i"'"}},"UpdateExpression":"REMOVE #r","ConditionExpression":"attribute_exists(pk)","ExpressionAttributeNames":{"#r":"r_'"$i"'"}}'
+		ddb DeleteItem '{"TableName":"warmup","Key":{"pk":{"S":"u'"$i"'"}}}'
 		ddb DeleteItem '{"TableName":"warmup","Key":{"pk":{"S":"k'"$i"'"}}}'
 	done
 	ddb DeleteTable '{"TableName":"warmup"}'

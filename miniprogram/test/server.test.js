@@ -223,6 +223,25 @@ function defineTests () {
     await client.logout() // nothing left to revoke: resolves without a request
   })
 
+  test('real server: logout({ all: true }) ends the user\'s sessions on every device, no one else\'s', async () => {
+    const user = newUser()
+    const a = phone(user)
+    const b = phone(user)
+    const other = phone(newUser())
+    await a.client.login()
+    await b.client.login()
+    await other.client.login()
+    const skeyB = b.client.getSkey()
+    assert.notEqual(a.client.getSkey(), skeyB)
+    await a.client.logout({ all: true })
+    assert.equal(a.client.getSkey(), null)
+    const r = await call('GET', '/validate', undefined, { Authorization: 'Bearer ' + skeyB })
+    assert.equal(r.status, 401, 'the other device\'s skey after logout everywhere: got ' + describe(r))
+    assert.equal(r.body.error, 'session_expired')
+    const o = await call('GET', '/validate', undefined, { Authorization: 'Bearer ' + other.client.getSkey() })
+    assert.equal(o.status, 200, 'another user\'s skey after logout everywhere: got ' + describe(o))
+  })
+
   test('real server: an invalid code rejects invalid_code without looping', async () => {
     const { client, wx } = phone('unused', () => 'not-a-code-the-emulator-issued')
     await assert.rejects(client.request({ url: '/validate' }), { code: 'invalid_code', status: 401 })

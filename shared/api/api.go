@@ -28,6 +28,7 @@ type Service interface {
 	Logout(ctx context.Context, skey string) error
 	PhoneNumber(ctx context.Context, skey string, read func() (string, error)) (session.Phone, error)
 	AccessToken(ctx context.Context, refused string) (session.AccessToken, error)
+	LogoutAll(ctx context.Context, skey string) error
 }
 
 var _ Service = (*session.Service)(nil)
@@ -147,8 +148,26 @@ func decrypt(svc Service, w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// logoutRequest is the optional body of POST /logout.
+type logoutRequest struct {
+	// All ends every session of the user, on every device.
+	All bool `json:"all"`
+}
+
 func logout(svc Service, w http.ResponseWriter, r *http.Request) error {
-	if err := svc.Logout(r.Context(), skeyFrom(r)); err != nil {
+	skey := skeyFrom(r)
+	var req logoutRequest
+	// A request without an skey is told so before its body is read.
+	if skey != "" {
+		if err := decodeOptionalBody(w, r, &req); err != nil {
+			return err
+		}
+	}
+	end := svc.Logout
+	if req.All {
+		end = svc.LogoutAll
+	}
+	if err := end(r.Context(), skey); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

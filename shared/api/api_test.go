@@ -135,6 +135,59 @@ func TestHappyPath(t *testing.T) {
 	}
 }
 
+// TestLogoutBody: POST /logout takes no body, {} or {"all": false} (this
+// session) or {"all": true} (every session of the user); anything else is
+// invalid_request, and a request without an skey is session_required before
+// its body is looked at.
+func TestLogoutBody(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, body := range []string{"", "{}", `{"all":false}`} {
+		phone1, _ := e.login(t, "alice")
+		phone2, _ := e.login(t, "alice")
+		if r := e.do(t, "POST", "/logout", body, bearer(phone1)...); r.status != 204 {
+			t.Fatalf("logout with body %q: got %d %s, want 204", body, r.status, r.raw)
+		}
+		if r := e.do(t, "GET", "/validate", "", bearer(phone2)...); r.status != 200 {
+			t.Fatalf("the other device after a single logout (body %q): got %d %s, want 200", body, r.status, r.raw)
+		}
+	}
+	phones := []string{}
+	for range 3 {
+		skey, _ := e.login(t, "bob")
+		phones = append(phones, skey)
+	}
+	carol, _ := e.login(t, "carol")
+	if r := e.do(t, "POST", "/logout", `{"all":true}`, bearer(phones[1])...); r.status != 204 || r.raw != "" {
+		t.Fatalf("logout everywhere: got %d %q, want 204 with no body", r.status, r.raw)
+	}
+	for i, skey := range phones {
+		if r := e.do(t, "GET", "/validate", "", bearer(skey)...); r.status != 401 || r.body["error"] != "session_expired" {
+			t.Fatalf("bob's device %d after logout everywhere: got %d %s, want 401 session_expired", i, r.status, r.raw)
+		}
+	}
+	if r := e.do(t, "GET", "/validate", "", bearer(carol)...); r.status != 200 {
+		t.Fatalf("another user after bob's logout everywhere: got %d %s", r.status, r.raw)
+	}
+	// An ended or unknown skey: nothing to end.
+	if r := e.do(t, "POST", "/logout", `{"all":true}`, bearer(phones[0])...); r.status != 204 {
+		t.Fatalf("logout everywhere with an ended skey: got %d %s, want 204", r.status, r.raw)
+	}
+	if r := e.do(t, "POST", "/logout", `{"all":true}`); r.status != 401 || r.body["error"] != "session_required" {
+		t.Fatalf("logout everywhere without an skey: got %d %s, want 401 session_required", r.status, r.raw)
+	}
+	if r := e.do(t, "POST", "/logout", `not json`); r.status != 401 || r.body["error"] != "session_required" {
+		t.Fatalf("logout with a bad body and no skey: got %d %s, want 401 session_required", r.status, r.raw)
+	}
+	for _, body := range []string{`{"all":"yes"}`, `{"all":1}`, `[true]`, `{"all":true,"all":false}`, `nope`} {
+		if r := e.do(t, "POST", "/logout", body, bearer(carol)...); r.status != 400 || r.body["error"] != "invalid_request" {
+			t.Fatalf("logout with body %q: got %d %s, want 400 invalid_request", body, r.status, r.raw)
+		}
+	}
+	if r := e.do(t, "GET", "/validate", "", bearer(carol)...); r.status != 200 {
+		t.Fatalf("a refused logout ended the session: got %d %s", r.status, r.raw)
+	}
+}
+
 // TestErrorContract produces every row of the README's error table.
 func TestErrorContract(t *testing.T) {
 	e := newEnv(t, nil)

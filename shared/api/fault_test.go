@@ -222,6 +222,7 @@ func TestPanicsBecomeInternal(t *testing.T) {
 				{"POST", "/login", `{"code":"` + e.emu.Code("carol") + `"}`},
 				{"GET", "/validate", ""},
 				{"POST", "/decrypt", string(encBody)},
+				{"POST", "/logout", `{"all":true}`}, // reaches RemoveSessions
 				{"POST", "/logout", ""},
 			} {
 				r := e.do(t, rq.method, rq.path, rq.body, bearer(skey)...)

@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -194,6 +195,16 @@ const maxJSONDepth = 16
 // MaxBodyBytes, other content types, malformed JSON, duplicate keys, deep
 // nesting, trailing data and fields of the wrong type.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	return decode(w, r, dst, false)
+}
+
+// decodeOptionalBody is decodeBody for a route whose body may be left out:
+// an empty body leaves dst as it is.
+func decodeOptionalBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	return decode(w, r, dst, true)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
@@ -208,13 +219,20 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err != nil {
 		return apperr.Wrap(err, apperr.InvalidRequest, "the request body could not be read")
 	}
+	if optional && len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
 	if err := checkJSONObject(body); err != nil {
 		return apperr.Wrap(err, apperr.InvalidRequest, "the request body must be one JSON object: "+err.Error())
 	}
 	if err := json.Unmarshal(body, dst); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return apperr.Wrap(err, apperr.InvalidRequest, fmt.Sprintf("%s must be a string", te.Field))
+			kind := "string"
+			if te.Type.Kind() == reflect.Bool {
+				kind = "boolean"
+			}
+			return apperr.Wrap(err, apperr.InvalidRequest, fmt.Sprintf("%s must be a %s", te.Field, kind))
 		}
 		return apperr.Wrap(err, apperr.InvalidRequest, "the request body does not match the API")
 	}

@@ -52,21 +52,41 @@ func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...
 		TTL:             cfg.TTL,
 		MaxAge:          cfg.MaxAge,
 		WatermarkMaxAge: cfg.WatermarkMaxAge,
+		MaxSessions:     cfg.MaxSessionsPerUser,
 		// A claim is waited on for as long as the WeChat call behind it may
 		// take (an attempt, its retry) plus the store writes.
 		ClaimPatience: 2*wechat.DefaultAttemptTimeout + 2*time.Second,
 	}
+	ring, err := SealRing(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var tokenSealer token.Sealer
-	if len(cfg.SealKey) > 0 {
-		sealer, err := seal.New(cfg.SealKey)
-		if err != nil {
-			return nil, fmt.Errorf("SESSION_SEAL_KEY: %w", err)
-		}
-		set.Sealer, tokenSealer = sealer, sealer
+	if ring != nil {
+		set.Sealer, tokenSealer = ring, ring
 	}
 	st = timeStore(st)
 	opts = append(tokenOptions(st, wx, cfg.Secret, tokenSealer), opts...)
 	return session.NewService(set, st, codeExchanger{wx}, opts...), nil
+}
+
+// SealRing returns the key ring SESSION_SEAL_KEY describes (newest key
+// first: it seals, every key opens), or nil when no key is set. Everything
+// wxsession seals at rest (session_keys, access tokens) is sealed with it, so
+// one rotation covers them all.
+func SealRing(cfg config.Config) (*seal.Ring, error) {
+	keys := cfg.SealKeys
+	if len(keys) == 0 && len(cfg.SealKey) > 0 {
+		keys = [][]byte{cfg.SealKey} // a Config built by hand, with only the sealing key
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ring, err := seal.NewRing(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("SESSION_SEAL_KEY: %w", err)
+	}
+	return ring, nil
 }
 
 // codeExchanger adapts a *wechat.Client to session.CodeExchanger.

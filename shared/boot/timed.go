@@ -52,8 +52,12 @@ func (s timedStore) ReleaseCode(ctx context.Context, id string) error {
 	return timedErr(ctx, func() error { return s.Store.ReleaseCode(ctx, id) })
 }
 
-func (s timedStore) PutUser(ctx context.Context, u session.User) error {
-	return timedErr(ctx, func() error { return s.Store.PutUser(ctx, u) })
+func (s timedStore) PutUser(ctx context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
+	return timed(ctx, func() ([]session.Ref, error) { return s.Store.PutUser(ctx, u, add) })
+}
+
+func (s timedStore) RemoveSessions(ctx context.Context, appID, openID string, ids []string) error {
+	return timedErr(ctx, func() error { return s.Store.RemoveSessions(ctx, appID, openID, ids) })
 }
 
 func (s timedStore) GetUser(ctx context.Context, appID, openID string) (session.User, error) {

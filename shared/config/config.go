@@ -41,8 +41,15 @@ type Config struct {
 	TTL    time.Duration // SESSION_TTL: sliding session lifetime
 	MaxAge time.Duration // SESSION_MAX_AGE: absolute cap from login
 
-	// SealKey, when set, seals session_keys at rest (SESSION_SEAL_KEY, 32 bytes).
+	// SealKeys, when set, seal session_keys at rest (SESSION_SEAL_KEY: one or
+	// more 32-byte keys, comma-separated, newest first). The first seals,
+	// every one opens, so a key is rotated without sending users to login.
+	SealKeys [][]byte
+	// SealKey is SealKeys[0], the key that seals; nil when none is set.
 	SealKey []byte
+	// MaxSessionsPerUser is the most live sessions one user may hold
+	// (SESSION_MAX_PER_USER); the login past it ends the user's oldest.
+	MaxSessionsPerUser int
 	// WatermarkMaxAge, when positive, is the oldest watermark decrypt accepts.
 	WatermarkMaxAge time.Duration
 
@@ -55,6 +62,8 @@ const (
 	DefaultTTL     = 24 * time.Hour
 	DefaultMaxAge  = 720 * time.Hour
 	DefaultPort    = 8080
+	// DefaultMaxSessionsPerUser is SESSION_MAX_PER_USER's default.
+	DefaultMaxSessionsPerUser = 10
 )
 
 // Error is a configuration error naming the offending variable.
@@ -95,6 +104,8 @@ func load(lookup func(string) (string, bool), defaultStore string) (Config, erro
 		TTL:      DefaultTTL,
 		MaxAge:   DefaultMaxAge,
 		Port:     DefaultPort,
+
+		MaxSessionsPerUser: DefaultMaxSessionsPerUser,
 	}
 	if cfg.APIBase == "" {
 		cfg.APIBase = DefaultAPIBase
@@ -168,14 +179,26 @@ func load(lookup func(string) (string, bool), defaultStore string) (Config, erro
 	}
 
 	if s := get("SESSION_SEAL_KEY"); s != "" {
-		key, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			key, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		for i, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			key, err := base64.StdEncoding.DecodeString(part)
+			if err != nil {
+				key, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(part, "="))
+			}
+			if err != nil || len(key) != 32 {
+				return Config{}, &Error{"SESSION_SEAL_KEY", fmt.Sprintf("key %d must be the base64 of exactly 32 bytes (try: openssl rand -base64 32); several keys are comma-separated, newest first", i+1)}
+			}
+			cfg.SealKeys = append(cfg.SealKeys, key)
 		}
-		if err != nil || len(key) != 32 {
-			return Config{}, &Error{"SESSION_SEAL_KEY", "must be the base64 of exactly 32 bytes (try: openssl rand -base64 32)"}
+		cfg.SealKey = cfg.SealKeys[0]
+	}
+
+	if s := get("SESSION_MAX_PER_USER"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return Config{}, &Error{"SESSION_MAX_PER_USER", fmt.Sprintf("%q is not a positive whole number", s)}
 		}
-		cfg.SealKey = key
+		cfg.MaxSessionsPerUser = n
 	}
 
 	if s := get("PORT"); s != "" {

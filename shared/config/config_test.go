@@ -20,7 +20,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Config{AppID: "wx1", Secret: "s", APIBase: "https://api.weixin.qq.com", Store: "memory", TTL: 24 * time.Hour, MaxAge: 720 * time.Hour, Port: 8080}
+	want := config.Config{AppID: "wx1", Secret: "s", APIBase: "https://api.weixin.qq.com", Store: "memory", TTL: 24 * time.Hour, MaxAge: 720 * time.Hour, Port: 8080, MaxSessionsPerUser: 10}
 	if fmt.Sprint(cfg) != fmt.Sprint(want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}
@@ -44,6 +44,26 @@ func TestValues(t *testing.T) {
 	}
 }
 
+// TestSealKeyRing: SESSION_SEAL_KEY takes several keys, newest first; the
+// first is the one that seals.
+func TestSealKeyRing(t *testing.T) {
+	newer, older := make([]byte, 32), make([]byte, 32)
+	newer[0], older[0] = 1, 2
+	cfg, err := config.LoadLocal(lookup(map[string]string{
+		"SESSION_SEAL_KEY":     base64.StdEncoding.EncodeToString(newer) + " , " + base64.RawURLEncoding.EncodeToString(older),
+		"SESSION_MAX_PER_USER": "3",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.SealKeys) != 2 || cfg.SealKeys[0][0] != 1 || cfg.SealKeys[1][0] != 2 || cfg.SealKey[0] != 1 {
+		t.Fatalf("got keys %v (sealing %v), want [newer older] with newer sealing", cfg.SealKeys, cfg.SealKey)
+	}
+	if cfg.MaxSessionsPerUser != 3 {
+		t.Fatalf("SESSION_MAX_PER_USER: got %d, want 3", cfg.MaxSessionsPerUser)
+	}
+}
+
 func TestBadValuesNameTheVariable(t *testing.T) {
 	tests := []struct {
 		env     map[string]string
@@ -60,6 +80,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"SESSION_MAX_AGE": "1h"}, "SESSION_MAX_AGE"},
 		{map[string]string{"SESSION_SEAL_KEY": "c2hvcnQ="}, "SESSION_SEAL_KEY"},
 		{map[string]string{"SESSION_SEAL_KEY": "!!!"}, "SESSION_SEAL_KEY"},
+		{map[string]string{"SESSION_SEAL_KEY": base64.StdEncoding.EncodeToString(make([]byte, 32)) + ",c2hvcnQ="}, "SESSION_SEAL_KEY"},
+		{map[string]string{"SESSION_SEAL_KEY": base64.StdEncoding.EncodeToString(make([]byte, 32)) + ","}, "SESSION_SEAL_KEY"},
+		{map[string]string{"SESSION_MAX_PER_USER": "0"}, "SESSION_MAX_PER_USER"},
+		{map[string]string{"SESSION_MAX_PER_USER": "-3"}, "SESSION_MAX_PER_USER"},
+		{map[string]string{"SESSION_MAX_PER_USER": "ten"}, "SESSION_MAX_PER_USER"},
 		{map[string]string{"WATERMARK_MAX_AGE": "soon"}, "WATERMARK_MAX_AGE"},
 		{map[string]string{"PORT": "70000"}, "PORT"},
 	}

@@ -74,3 +74,43 @@ func (s *Sealer) Open(sealed, additionalData []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// Ring seals with its newest key and opens with any of its keys, so the key
+// can be rotated: add the new key first, and drop the old one once nothing
+// sealed under it can still be read (SESSION_MAX_AGE later). A value sealed
+// under an old key is sealed again under the newest when it is next written.
+// It is safe for concurrent use.
+type Ring struct {
+	sealers []*Sealer
+}
+
+// NewRing returns a Ring over keys, newest (the one that seals) first.
+func NewRing(keys ...[]byte) (*Ring, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("seal: a key ring needs a key")
+	}
+	r := &Ring{sealers: make([]*Sealer, len(keys))}
+	for i, k := range keys {
+		s, err := New(k)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		r.sealers[i] = s
+	}
+	return r, nil
+}
+
+// Seal seals with the newest key.
+func (r *Ring) Seal(plaintext, additionalData []byte) []byte {
+	return r.sealers[0].Seal(plaintext, additionalData)
+}
+
+// Open opens a value sealed under any of the ring's keys.
+func (r *Ring) Open(sealed, additionalData []byte) ([]byte, error) {
+	for _, s := range r.sealers {
+		if plain, err := s.Open(sealed, additionalData); err == nil {
+			return plain, nil
+		}
+	}
+	return nil, ErrOpen
+}

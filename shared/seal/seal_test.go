@@ -75,3 +75,47 @@ func TestDeriveSeparatesPurposes(t *testing.T) {
 		t.Fatalf("Derive gave %d bytes, equal for two purposes: %v", len(a), bytes.Equal(a, b))
 	}
 }
+
+// TestRing: the newest key seals; every key of the ring opens; a value sealed
+// under a key no longer in the ring does not open.
+func TestRing(t *testing.T) {
+	oldKey, newKey := seal.Derive([]byte("old"), "test"), seal.Derive([]byte("new"), "test")
+	ad := []byte("row-1")
+	before, err := seal.NewRing(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealedOld := before.Seal([]byte("k1"), ad)
+
+	during, err := seal.NewRing(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := during.Open(sealedOld, ad); err != nil || string(got) != "k1" {
+		t.Fatalf("[new, old] opening a value sealed under old: got %q, %v", got, err)
+	}
+	sealedNew := during.Seal([]byte("k2"), ad)
+	if _, err := mustSealer(t, newKey).Open(sealedNew, ad); err != nil {
+		t.Fatalf("[new, old] must seal under new: %v", err)
+	}
+	if _, err := during.Open(sealedOld, []byte("row-2")); !errors.Is(err, seal.ErrOpen) {
+		t.Fatalf("opening with other additional data: got %v, want ErrOpen", err)
+	}
+
+	after, err := seal.NewRing(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := after.Open(sealedNew, ad); err != nil || string(got) != "k2" {
+		t.Fatalf("[new] opening a value sealed under new: got %q, %v", got, err)
+	}
+	if _, err := after.Open(sealedOld, ad); !errors.Is(err, seal.ErrOpen) {
+		t.Fatalf("[new] opening a value sealed under the dropped key: got %v, want ErrOpen", err)
+	}
+	if _, err := seal.NewRing(); err == nil {
+		t.Fatal("NewRing with no key: want an error")
+	}
+	if _, err := seal.NewRing(newKey, []byte("short")); err == nil {
+		t.Fatal("NewRing with a short key: want an error")
+	}
+}

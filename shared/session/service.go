@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +54,10 @@ type Settings struct {
 	WatermarkMaxAge time.Duration
 	// Sealer seals session_keys at rest; nil stores them as WeChat sent them.
 	Sealer Sealer
+	// MaxSessions, when positive, is the most live sessions one user may
+	// hold (SESSION_MAX_PER_USER): the login that goes past it ends the
+	// user's oldest session.
+	MaxSessions int
 	// ClaimPatience is how long a login whose code another instance is
 	// already trading waits for that instance's session to appear: the
 	// longest the WeChat call with its retry and the store writes may take.
@@ -61,8 +66,8 @@ type Settings struct {
 	ClaimPatience time.Duration
 }
 
-// Sealer seals secrets at rest and opens them again; *seal.Sealer is one. A
-// key ring that seals with its newest key and opens with any is another.
+// Sealer seals secrets at rest and opens them again; *seal.Sealer is one, and
+// *seal.Ring (seals with its newest key, opens with any) another.
 type Sealer interface {
 	Seal(plaintext, additionalData []byte) []byte
 	Open(sealed, additionalData []byte) ([]byte, error)
@@ -239,16 +244,24 @@ func (s *Service) create(ctx context.Context, code, claimID, skey string) (login
 		return Login{}, err
 	}
 	now := s.now()
+	id := SkeyHash(skey)
 	// The user's row first: WeChat has replaced the session_key whether or not
 	// the session write below succeeds, and decrypt must use the newest one.
+	// It also lists the new session before the session exists, so that a
+	// logout of every session, from any instance, finds every session that
+	// exists when it starts.
 	user := User{AppID: s.set.AppID, OpenID: ws.OpenID, SessionKey: s.sealSessionKey(ws.OpenID, ws.SessionKey), ExpiresAt: now.Add(s.set.MaxAge)}
-	if err := s.store.PutUser(ctx, user); err != nil {
+	refs, err := s.store.PutUser(ctx, user, Ref{ID: id, CreatedAt: now, ExpiresAt: now.Add(s.set.MaxAge)})
+	if err != nil {
 		return Login{}, storeError("write user", err)
+	}
+	if err := s.trim(ctx, ws.OpenID, id, refs); err != nil {
+		return Login{}, err
 	}
 	// MaxAge >= TTL (config checks), so the first expiry is never past the
 	// cap.
 	sess := Session{OpenID: ws.OpenID, UnionID: ws.UnionID, CreatedAt: now, ExpiresAt: now.Add(s.set.TTL)}
-	if err := s.store.PutSession(ctx, SkeyHash(skey), sess); err != nil {
+	if err := s.store.PutSession(ctx, id, sess); err != nil {
 		return Login{}, storeError("write session", err)
 	}
 	return Login{Skey: skey, Live: s.live(sess)}, nil
@@ -351,6 +364,70 @@ func (s *Service) Decrypt(ctx context.Context, skey string, read func() (wxcrypt
 	return data, nil
 }
 
+// trim keeps a user's session list short once a login (the session newID)
+// has added to it: it drops entries past their cap and, when more than
+// MaxSessions other sessions would then be live, ends the oldest live ones.
+// Only a login past the cap (or one that finds entries to drop) reads or
+// writes more than it did before: the list may name sessions a single logout
+// ended, so each candidate is read before it is counted.
+func (s *Service) trim(ctx context.Context, openID, newID string, refs []Ref) error {
+	now := s.now()
+	var drop, others []Ref
+	for _, r := range refs {
+		switch {
+		case r.ID == newID:
+		case !now.Before(r.ExpiresAt):
+			drop = append(drop, r)
+		default:
+			others = append(others, r)
+		}
+	}
+	var ended []string
+	if s.set.MaxSessions > 0 && len(others) >= s.set.MaxSessions {
+		slices.SortFunc(others, func(a, b Ref) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		// Newest first, count the live ones; whatever is live past the cap
+		// (the oldest) ends.
+		live := 0
+		for i := len(others) - 1; i >= 0; i-- {
+			r := others[i]
+			if _, err := s.store.GetSession(ctx, r.ID); errors.Is(err, ErrNotFound) {
+				// Ended (a single logout), or a racing login that has listed
+				// its session but not written it yet: that one must stay
+				// listed, so an entry is dropped only once such a login
+				// would have finished.
+				if now.Sub(r.CreatedAt) > s.set.ClaimPatience {
+					drop = append(drop, r)
+				}
+				continue
+			} else if err != nil {
+				return storeError("read session of user", err)
+			}
+			if live++; live < s.set.MaxSessions {
+				continue
+			}
+			if err := s.store.DeleteSession(ctx, r.ID); err != nil {
+				return storeError("end oldest session", err)
+			}
+			drop = append(drop, r)
+			ended = append(ended, r.ID)
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	ids := make([]string, len(drop))
+	for i, r := range drop {
+		ids[i] = r.ID
+	}
+	if err := s.store.RemoveSessions(ctx, s.set.AppID, openID, ids); err != nil {
+		return storeError("trim session list", err)
+	}
+	if len(ended) > 0 {
+		reqlog.Add(ctx, slog.Int("sessions_ended", len(ended)))
+	}
+	return nil
+}
+
 // Logout ends the session an skey names. An unknown or expired skey is not an
 // error: the outcome the client wants holds either way.
 func (s *Service) Logout(ctx context.Context, skey string) error {
@@ -364,6 +441,81 @@ func (s *Service) Logout(ctx context.Context, skey string) error {
 		return storeError("delete session", err)
 	}
 	return nil
+}
+
+// LogoutAll ends every session of the user an skey names, on every device,
+// before it returns: every session that exists when it starts is listed in
+// the user's row (login lists a session before writing it), so none of them
+// survives; a login racing with it may. An unknown or expired skey is not an
+// error, as for Logout.
+func (s *Service) LogoutAll(ctx context.Context, skey string) error {
+	if err := requireSkey(skey); err != nil {
+		return err
+	}
+	if !wellFormedSkey(skey) {
+		return nil
+	}
+	sess, err := s.store.GetSession(ctx, SkeyHash(skey))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return storeError("read session", err)
+	}
+	_, err = s.Revoke(ctx, sess.OpenID)
+	return err
+}
+
+// Revoke ends every session of one user (of the Service's app), as LogoutAll
+// does, and returns how many the user's list named. It is the operator's
+// answer to a banned or compromised user.
+func (s *Service) Revoke(ctx context.Context, openID string) (int, error) {
+	u, err := s.store.GetUser(ctx, s.set.AppID, openID)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, storeError("read user", err)
+	}
+	ids := make([]string, len(u.Sessions))
+	for i, r := range u.Sessions {
+		if err := s.store.DeleteSession(ctx, r.ID); err != nil {
+			return 0, storeError("delete session", err)
+		}
+		ids[i] = r.ID
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if err := s.store.RemoveSessions(ctx, s.set.AppID, openID, ids); err != nil {
+		return 0, storeError("trim session list", err)
+	}
+	return len(ids), nil
+}
+
+// Sessions returns one user's live sessions, oldest first: when each was
+// created and when it expires if not renewed. It never reveals an skey.
+func (s *Service) Sessions(ctx context.Context, openID string) ([]Session, error) {
+	u, err := s.store.GetUser(ctx, s.set.AppID, openID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, storeError("read user", err)
+	}
+	var out []Session
+	for _, r := range u.Sessions {
+		sess, err := s.store.GetSession(ctx, r.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, storeError("read session", err)
+		}
+		out = append(out, sess)
+	}
+	slices.SortFunc(out, func(a, b Session) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
 }
 
 // sealedPrefix marks a sealed session_key. Unmarked

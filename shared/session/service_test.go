@@ -488,7 +488,7 @@ func TestSealedSessionKeys(t *testing.T) {
 	// A sealed key copied into another user's row does not open; the client
 	// is told to log in again, which writes a fresh row.
 	m := f.login(t, "mallory")
-	if err := f.mem.PutUser(context.Background(), session.User{AppID: appID, OpenID: m.OpenID, SessionKey: u.SessionKey, ExpiresAt: u.ExpiresAt}); err != nil {
+	if _, err := f.mem.PutUser(context.Background(), session.User{AppID: appID, OpenID: m.OpenID, SessionKey: u.SessionKey, ExpiresAt: u.ExpiresAt}, session.Ref{ID: "copied", CreatedAt: time.Now(), ExpiresAt: u.ExpiresAt}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.Decrypt(context.Background(), m.Skey, input(wxcrypto.Input(data)))

@@ -29,6 +29,22 @@ type User struct {
 	SessionKey string
 	// ExpiresAt is when no session of this user can be alive any more.
 	ExpiresAt time.Time
+	// Sessions lists the user's sessions, as GetUser reads them: every
+	// session login has added and no logout has removed yet. It may name
+	// sessions that have since ended (a single logout does not touch the
+	// user's row); PutUser ignores it.
+	Sessions []Ref
+}
+
+// Ref is one entry of a user's session list: enough to find the
+// session (its id, the skey's hash) and to know when it surely ends.
+type Ref struct {
+	ID        string
+	CreatedAt time.Time
+	// ExpiresAt is the session's absolute cap (login + SESSION_MAX_AGE); the
+	// sliding expiry lives in the session's own row only, so that a renewal
+	// writes one row.
+	ExpiresAt time.Time
 }
 
 // CodeClaim records which skey a login code produced, for the code's lifetime,
@@ -58,10 +74,18 @@ type Store interface {
 	// ReleaseCode deletes a claim, so a login that failed may be tried again.
 	ReleaseCode(ctx context.Context, id string) error
 
-	// PutUser creates or replaces the user's row.
-	PutUser(ctx context.Context, u User) error
-	// GetUser returns the user's row or ErrNotFound.
+	// PutUser creates the user's row or replaces its session_key and expiry,
+	// and adds add to the user's session list, keeping the rest of the list,
+	// in one atomic write: concurrent logins of one user, across processes,
+	// all find their sessions listed. It returns the list as it stands after
+	// the write.
+	PutUser(ctx context.Context, u User, add Ref) ([]Ref, error)
+	// GetUser returns the user's row, session list included, or ErrNotFound.
 	GetUser(ctx context.Context, appID, openID string) (User, error)
+	// RemoveSessions drops ids from the user's session list in one atomic
+	// write, leaving any other entry (a racing login's) in place. Ids not
+	// listed are ignored, and a missing row is not created.
+	RemoveSessions(ctx context.Context, appID, openID string, ids []string) error
 
 	// PutSession creates a session under id, the skey's hash.
 	PutSession(ctx context.Context, id string, s Session) error

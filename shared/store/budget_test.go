@@ -37,8 +37,8 @@ import (
 
 // budgets are the store operations and WeChat calls each request may cost:
 // exact where the budget is exact, ranges elsewhere. Writes include
-// conditional writes and deletes; the Redis scripts (code claim, renewal)
-// are conditional writes.
+// conditional writes and deletes; the Redis scripts (code claim, renewal,
+// the user's row and session list) are writes.
 var budgets = []struct {
 	request       string
 	reads, writes [2]int // [min, max]
@@ -61,6 +61,15 @@ var budgets = []struct {
 	{"phonenumber (warm)", [2]int{1, 1}, [2]int{0, 0}, 1, 1},
 	{"logout", [2]int{0, 0}, [2]int{1, 1}, 1, 0},
 	{"validate (after logout)", [2]int{1, 1}, [2]int{0, 0}, 1, 0},
+	// a login of a user whose row lists sessions costs what a first one
+	// does: the list is updated in the user's write, never read first
+	{"login (user with sessions)", [2]int{0, 0}, [2]int{3, 3}, 3, 1},
+	// the skey's session and the user's list; one delete per listed session
+	// (2) and one write trimming the list
+	{"logout everywhere (2 listed)", [2]int{2, 2}, [2]int{3, 3}, 5, 0},
+	// past SESSION_MAX_PER_USER: the oldest is read (still live?), deleted
+	// and trimmed from the list, on top of a login's three writes
+	{"login (past the cap)", [2]int{1, 1}, [2]int{5, 5}, 6, 1},
 }
 
 // reads are the operations that read; every other one the stores send
@@ -240,7 +249,16 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 		t.Fatal(err)
 	}
 	h := api.All(svc, api.WithLogger(slog.New(slog.DiscardHandler)))
-	do := func(method, path, skey string, body any) (int, []byte) {
+	// The same over a service that lets a user hold one session, so that a
+	// user's second login is past the cap.
+	capped := cfg
+	capped.MaxSessionsPerUser = 1
+	capSvc, err := boot.NewService(capped, st, wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	capH := api.All(capSvc, api.WithLogger(slog.New(slog.DiscardHandler)))
+	serve := func(h http.Handler, method, path, skey string, body any) (int, []byte) {
 		var rd io.Reader
 		if body != nil {
 			b, _ := json.Marshal(body)
@@ -257,13 +275,19 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 		h.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.Bytes()
 	}
-	login := func(code string) (int, string) {
-		status, body := do(http.MethodPost, "/login", "", map[string]string{"code": code})
+	do := func(method, path, skey string, body any) (int, []byte) { return serve(h, method, path, skey, body) }
+	loginAt := func(h http.Handler, code string) (int, string) {
+		status, body := serve(h, http.MethodPost, "/login", "", map[string]string{"code": code})
 		var out struct {
 			Skey string `json:"skey"`
 		}
 		_ = json.Unmarshal(body, &out)
 		return status, out.Skey
+	}
+	login := func(code string) (int, string) { return loginAt(h, code) }
+	logoutAll := func(skey string) int {
+		s, _ := do(http.MethodPost, "/logout", skey, map[string]bool{"all": true})
+		return s
 	}
 	validate := func(skey string) int { s, _ := do(http.MethodGet, "/validate", skey, nil); return s }
 	decrypt := func(user, skey string) int {
@@ -297,8 +321,8 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 		t.Fatalf("warm-up login: got %d", status)
 	}
 	clock.Advance(cfg.TTL/2 + time.Minute)
-	if validate(warm) != http.StatusOK || decrypt("warm-up", warm) != http.StatusOK {
-		t.Fatal("warm-up validate or decrypt failed")
+	if validate(warm) != http.StatusOK || decrypt("warm-up", warm) != http.StatusOK || logoutAll(warm) != http.StatusNoContent {
+		t.Fatal("warm-up validate, decrypt or logout everywhere failed")
 	}
 
 	code := emu.Code("alice")
@@ -317,10 +341,25 @@ func runBudgets(t *testing.T, storeName string, st session.Store, c *counter, cl
 		"phonenumber (warm)":         func() (int, int) { return phone("alice", skey), http.StatusOK },
 		"logout":                     func() (int, int) { s, _ := do(http.MethodPost, "/logout", skey, nil); return s, http.StatusNoContent },
 		"validate (after logout)":    func() (int, int) { return validate(skey), http.StatusUnauthorized },
+		// alice's list names the logged-out session and now a second one
+		"login (user with sessions)":   func() (int, int) { s, k := login(emu.Code("alice")); skey = k; return s, http.StatusOK },
+		"logout everywhere (2 listed)": func() (int, int) { return logoutAll(skey), http.StatusNoContent },
+		"login (past the cap)":         func() (int, int) { s, _ := loginAt(capH, emu.Code("bob")); return s, http.StatusOK },
+	}
+	// Uncounted set-up before a request.
+	prep := map[string]func(){
+		"login (past the cap)": func() { // bob's first session, at the cap of one
+			if s, _ := loginAt(capH, emu.Code("bob")); s != http.StatusOK {
+				t.Fatalf("bob's first login: got %d", s)
+			}
+		},
 	}
 	mem, isMem := st.(countedMemory)
 	last := map[faulty.Op]int{}
 	for _, b := range budgets {
+		if prep[b.request] != nil {
+			prep[b.request]()
+		}
 		if isMem {
 			mem.snapshot(last)
 		}

@@ -5,7 +5,8 @@
 //
 //	pk                   other attributes
 //	s#<session id>       openid, unionid (when set), created_ms, expires_ms, expires_at
-//	u#<appid>#<openid>   appid, openid, session_key, expires_ms, expires_at
+//	u#<appid>#<openid>   appid, openid, session_key, expires_ms, expires_at,
+//	                     and r_<session id> {c: created_ms, e: cap_ms} per listed session
 //	c#<claim id>         sealed_skey (Binary), created_ms, expires_ms, expires_at
 //
 // The session id is already the SHA-256 of the skey and the claim id is derived
@@ -24,6 +25,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -219,13 +222,99 @@ func (s *Store) ReleaseCode(ctx context.Context, id string) error {
 	return nil
 }
 
-// PutUser implements session.Store.
-func (s *Store) PutUser(ctx context.Context, u session.User) error {
-	err := s.put(ctx, userItem{
-		PK: userKey(u.AppID, u.OpenID), AppID: u.AppID, OpenID: u.OpenID, SessionKey: u.SessionKey, expiry: expiryOf(u.ExpiresAt),
+// refPrefix starts the name of each user-item attribute that lists one of
+// the user's sessions. One attribute per session lets a login add its own and
+// a logout remove exactly the ones it ended with one UpdateItem each, neither
+// disturbing a racing login's entry.
+const refPrefix = "r_"
+
+type refValue struct {
+	CreatedMS int64 `dynamodbav:"c"`
+	CapMS     int64 `dynamodbav:"e"`
+}
+
+// refsOf reads the session list of a user item.
+func refsOf(item map[string]types.AttributeValue) ([]session.Ref, error) {
+	var refs []session.Ref
+	for name, av := range item {
+		id, ok := strings.CutPrefix(name, refPrefix)
+		if !ok {
+			continue
+		}
+		var v refValue
+		if err := attributevalue.Unmarshal(av, &v); err != nil {
+			return nil, fmt.Errorf("session list entry: %w", err)
+		}
+		refs = append(refs, session.Ref{ID: id, CreatedAt: time.UnixMilli(v.CreatedMS), ExpiresAt: time.UnixMilli(v.CapMS)})
+	}
+	return refs, nil
+}
+
+// PutUser implements session.Store with one UpdateItem, which sets the
+// user's session_key and expiry, adds the session's attribute and hands back
+// the whole item.
+func (s *Store) PutUser(ctx context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
+	e := expiryOf(u.ExpiresAt)
+	update := expression.Set(expression.Name("appid"), expression.Value(u.AppID)).
+		Set(expression.Name("openid"), expression.Value(u.OpenID)).
+		Set(expression.Name("session_key"), expression.Value(u.SessionKey)).
+		Set(expression.Name(attrExpiresMS), expression.Value(e.ExpiresMS)).
+		Set(expression.Name(attrExpiresAt), expression.Value(e.ExpiresAt)).
+		Set(expression.Name(refPrefix+add.ID), expression.Value(refValue{CreatedMS: add.CreatedAt.UnixMilli(), CapMS: add.ExpiresAt.UnixMilli()}))
+	expr, err := expression.NewBuilder().WithUpdate(update).Build()
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: put user: %w", err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       keyOf(userKey(u.AppID, u.OpenID)),
+		UpdateExpression:          expr.Update(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return fmt.Errorf("dynamo: put user: %w", err)
+		return nil, fmt.Errorf("dynamo: put user: %w", err)
+	}
+	refs, err := refsOf(out.Attributes)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: put user: %w", err)
+	}
+	return refs, nil
+}
+
+// maxRemovePerUpdate keeps each UpdateItem's expression well inside
+// DynamoDB's 4 KB limit.
+const maxRemovePerUpdate = 100
+
+// RemoveSessions implements session.Store with a conditional UpdateItem
+// (per hundred ids) that removes the ids' attributes and creates nothing.
+func (s *Store) RemoveSessions(ctx context.Context, appID, openID string, ids []string) error {
+	for chunk := range slices.Chunk(ids, maxRemovePerUpdate) {
+		update := expression.Remove(expression.Name(refPrefix + chunk[0]))
+		for _, id := range chunk[1:] {
+			update = update.Remove(expression.Name(refPrefix + id))
+		}
+		expr, err := expression.NewBuilder().WithUpdate(update).WithCondition(expression.AttributeExists(expression.Name(attrPK))).Build()
+		if err != nil {
+			return fmt.Errorf("dynamo: remove sessions: %w", err)
+		}
+		cctx, cancel := s.call(ctx)
+		_, err = s.client.UpdateItem(cctx, &dynamodb.UpdateItemInput{
+			TableName:                 &s.table,
+			Key:                       keyOf(userKey(appID, openID)),
+			UpdateExpression:          expr.Update(),
+			ConditionExpression:       expr.Condition(),
+			ExpressionAttributeNames:  expr.Names(),
+			ExpressionAttributeValues: expr.Values(),
+		})
+		cancel()
+		var failed *types.ConditionalCheckFailedException
+		if err != nil && !errors.As(err, &failed) {
+			return fmt.Errorf("dynamo: remove sessions: %w", err)
+		}
 	}
 	return nil
 }
@@ -233,10 +322,15 @@ func (s *Store) PutUser(ctx context.Context, u session.User) error {
 // GetUser implements session.Store.
 func (s *Store) GetUser(ctx context.Context, appID, openID string) (session.User, error) {
 	var it userItem
-	if err := s.get(ctx, userKey(appID, openID), &it); err != nil {
+	item, err := s.getItem(ctx, userKey(appID, openID), &it)
+	if err != nil {
 		return session.User{}, fmt.Errorf("dynamo: get user: %w", err)
 	}
-	return session.User{AppID: it.AppID, OpenID: it.OpenID, SessionKey: it.SessionKey, ExpiresAt: time.UnixMilli(it.ExpiresMS)}, nil
+	refs, err := refsOf(item)
+	if err != nil {
+		return session.User{}, fmt.Errorf("dynamo: get user: %w", err)
+	}
+	return session.User{AppID: it.AppID, OpenID: it.OpenID, SessionKey: it.SessionKey, ExpiresAt: time.UnixMilli(it.ExpiresMS), Sessions: refs}, nil
 }
 
 // PutSession implements session.Store.
@@ -323,6 +417,12 @@ func (s *Store) put(ctx context.Context, item any) error {
 // session_key a decrypt needs; each would then fail a user who did nothing
 // wrong. The price is one read unit per item instead of half of one.
 func (s *Store) get(ctx context.Context, pk string, dst interface{ expiresMS() int64 }) error {
+	_, err := s.getItem(ctx, pk, dst)
+	return err
+}
+
+// getItem is get that also returns the raw item.
+func (s *Store) getItem(ctx context.Context, pk string, dst interface{ expiresMS() int64 }) (map[string]types.AttributeValue, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
@@ -331,18 +431,18 @@ func (s *Store) get(ctx context.Context, pk string, dst interface{ expiresMS() i
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(out.Item) == 0 {
-		return session.ErrNotFound
+		return nil, session.ErrNotFound
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, dst); err != nil {
-		return err
+		return nil, err
 	}
 	if !live(dst.expiresMS(), s.nowMS()) {
-		return session.ErrNotFound
+		return nil, session.ErrNotFound
 	}
-	return nil
+	return out.Item, nil
 }
 
 func (e *expiry) expiresMS() int64 { return e.ExpiresMS }

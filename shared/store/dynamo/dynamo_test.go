@@ -99,6 +99,11 @@ func TestConformance(t *testing.T) {
 			return New(c, newTable(t, c), now)
 		},
 		Dump: func(t *testing.T, s session.Store) string { return dump(t, c, s.(*Store)) },
+		Second: func(t *testing.T, s session.Store, now func() time.Time) session.Store {
+			// Its own client and connections, as another function instance has.
+			c2, _ := localClient(t)
+			return New(c2, s.(*Store).table, now)
+		},
 	})
 }
 
@@ -125,7 +130,7 @@ func TestItemShape(t *testing.T) {
 	if err := s.RenewSession(ctx, id, now.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutUser(ctx, session.User{AppID: "wxapp", OpenID: "o1", SessionKey: "k", ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+	if _, err := s.PutUser(ctx, session.User{AppID: "wxapp", OpenID: "o1", SessionKey: "k", ExpiresAt: now.Add(24 * time.Hour)}, session.Ref{ID: id, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.ClaimCode(ctx, session.CodeClaim{ID: "abc", SealedSkey: []byte{1, 2}, CreatedAt: now, ExpiresAt: now.Add(session.CodeLifetime)}); err != nil {
@@ -157,6 +162,21 @@ func TestItemShape(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// The user's session list: one Map attribute per session, r_<id>.
+	out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: keyOf("u#wxapp#o1"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok := out.Item["r_"+id].(*types.AttributeValueMemberM)
+	if !ok {
+		t.Fatalf("user item: no Map attribute r_<session id>: %v", out.Item)
+	}
+	for name, want := range map[string]int64{"c": now.UnixMilli(), "e": now.Add(24 * time.Hour).UnixMilli()} {
+		if n, ok := ref.Value[name].(*types.AttributeValueMemberN); !ok || n.Value != fmt.Sprint(want) {
+			t.Errorf("r_<id>.%s: got %#v, want Number %d", name, ref.Value[name], want)
+		}
 	}
 
 	ttl, err := c.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: &table})

@@ -35,10 +35,12 @@ const (
 	GetSession    Op = "GetSession"
 	RenewSession  Op = "RenewSession"
 	DeleteSession Op = "DeleteSession"
+	// RemoveSessions is the trimming of a user's session list.
+	RemoveSessions Op = "RemoveSessions"
 )
 
 // Ops is every Op.
-var Ops = []Op{ClaimCode, ReleaseCode, PutUser, GetUser, PutSession, GetSession, RenewSession, DeleteSession}
+var Ops = []Op{ClaimCode, ReleaseCode, PutUser, GetUser, PutSession, GetSession, RenewSession, DeleteSession, RemoveSessions}
 
 // Mode is how a faulty call misbehaves.
 type Mode string
@@ -201,11 +203,19 @@ func (s *Store) ReleaseCode(ctx context.Context, id string) error {
 }
 
 // PutUser implements session.Store.
-func (s *Store) PutUser(ctx context.Context, u session.User) error {
+func (s *Store) PutUser(ctx context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
 	if err := s.before(ctx, PutUser); err != nil {
+		return nil, err
+	}
+	return s.next.PutUser(ctx, u, add)
+}
+
+// RemoveSessions implements session.Store.
+func (s *Store) RemoveSessions(ctx context.Context, appID, openID string, ids []string) error {
+	if err := s.before(ctx, RemoveSessions); err != nil {
 		return err
 	}
-	return s.next.PutUser(ctx, u)
+	return s.next.RemoveSessions(ctx, appID, openID, ids)
 }
 
 // GetUser implements session.Store.

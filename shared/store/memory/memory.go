@@ -4,6 +4,7 @@ package memory
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,11 +66,31 @@ func (s *Store) ReleaseCode(_ context.Context, id string) error {
 }
 
 // PutUser implements session.Store.
-func (s *Store) PutUser(_ context.Context, u session.User) error {
+func (s *Store) PutUser(_ context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users[userKey{u.AppID, u.OpenID}] = u
+	k := userKey{u.AppID, u.OpenID}
+	var refs []session.Ref
+	if old, ok := s.users[k]; ok && s.live(old.ExpiresAt) {
+		refs = slices.DeleteFunc(slices.Clone(old.Sessions), func(r session.Ref) bool { return r.ID == add.ID })
+	}
+	u.Sessions = append(refs, add)
+	s.users[k] = u
 	s.wrote()
+	return slices.Clone(u.Sessions), nil
+}
+
+// RemoveSessions implements session.Store.
+func (s *Store) RemoveSessions(_ context.Context, appID, openID string, ids []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := userKey{appID, openID}
+	u, ok := s.users[k]
+	if !ok {
+		return nil
+	}
+	u.Sessions = slices.DeleteFunc(slices.Clone(u.Sessions), func(r session.Ref) bool { return slices.Contains(ids, r.ID) })
+	s.users[k] = u
 	return nil
 }
 
@@ -81,6 +102,7 @@ func (s *Store) GetUser(_ context.Context, appID, openID string) (session.User, 
 	if !ok || !s.live(u.ExpiresAt) {
 		return session.User{}, session.ErrNotFound
 	}
+	u.Sessions = slices.Clone(u.Sessions)
 	return u, nil
 }
 

@@ -3,7 +3,7 @@
 // Keys, under a prefix that defaults to "wxsession:":
 //
 //	wxsession:s:<session id>       {"openid","unionid","created_ms","expires_ms"}
-//	wxsession:u:<appid>:<openid>   {"session_key","expires_ms"}
+//	wxsession:u:<appid>:<openid>   {"session_key","expires_ms","sessions":{"<session id>":[created_ms,cap_ms]}}
 //	wxsession:c:<claim id>         {"sealed_skey" (base64),"created_ms","expires_ms"}
 //
 // Every value is a compact JSON string set with PX to the row's remaining
@@ -100,8 +100,17 @@ type sessionValue struct {
 }
 
 type userValue struct {
-	SessionKey string `json:"session_key"`
-	ExpiresMS  int64  `json:"expires_ms"`
+	SessionKey string              `json:"session_key"`
+	ExpiresMS  int64               `json:"expires_ms"`
+	Sessions   map[string][2]int64 `json:"sessions,omitempty"` // id → [created_ms, cap_ms]
+}
+
+func (v userValue) refs() []session.Ref {
+	refs := make([]session.Ref, 0, len(v.Sessions))
+	for id, t := range v.Sessions {
+		refs = append(refs, session.Ref{ID: id, CreatedAt: time.UnixMilli(t[0]), ExpiresAt: time.UnixMilli(t[1])})
+	}
+	return refs
 }
 
 type claimValue struct {
@@ -178,11 +187,89 @@ func (s *Store) ReleaseCode(ctx context.Context, id string) error {
 	return nil
 }
 
+// putUserScript replaces the user's session_key and expiry and adds one
+// session to the user's list, keeping the entries already there (unless the
+// row has expired), in one atomic step on the user's key alone. It returns the
+// row as written. KEYS[1] user; ARGV[1] the row's JSON without the session
+// list and the closing brace (Go encodes it: cjson would escape the "/" of a
+// base64 session_key), ARGV[2] expiry (ms),
+// ARGV[3] now (ms), ARGV[4] session id, ARGV[5] created (ms), ARGV[6] cap (ms).
+var putUserScript = goredis.NewScript(`
+local sessions = {}
+local v = redis.call('GET', KEYS[1])
+if v then
+  local ok, u = pcall(cjson.decode, v)
+  if ok and type(u) == 'table' and tonumber(u.expires_ms) and tonumber(u.expires_ms) > tonumber(ARGV[3]) and type(u.sessions) == 'table' then
+    sessions = u.sessions
+  end
+end
+sessions[ARGV[4]] = {tonumber(ARGV[5]), tonumber(ARGV[6])}
+local out = ARGV[1] .. ',"sessions":' .. cjson.encode(sessions) .. '}'
+redis.call('SET', KEYS[1], out, 'PX', tonumber(ARGV[2]) - tonumber(ARGV[3]))
+return out
+`)
+
 // PutUser implements session.Store.
-func (s *Store) PutUser(ctx context.Context, u session.User) error {
-	v := userValue{SessionKey: u.SessionKey, ExpiresMS: u.ExpiresAt.UnixMilli()}
-	if err := s.set(ctx, s.userKey(u.AppID, u.OpenID), v, v.ExpiresMS); err != nil {
-		return fmt.Errorf("redis: put user: %w", err)
+func (s *Store) PutUser(ctx context.Context, u session.User, add session.Ref) ([]session.Ref, error) {
+	nowMS, expMS := s.now().UnixMilli(), u.ExpiresAt.UnixMilli()
+	if expMS <= nowMS {
+		// Already expired: it could never be read, and SET PX refuses it.
+		if err := s.del(ctx, s.userKey(u.AppID, u.OpenID)); err != nil {
+			return nil, fmt.Errorf("redis: put user: %w", err)
+		}
+		return []session.Ref{add}, nil
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	head, err := json.Marshal(userValue{SessionKey: u.SessionKey, ExpiresMS: expMS}) //nolint:gosec // the user's row is where session_key is kept (sealed when SESSION_SEAL_KEY is set)
+	if err != nil {
+		return nil, fmt.Errorf("redis: put user: %w", err)
+	}
+	out, err := putUserScript.Run(ctx, s.client, []string{s.userKey(u.AppID, u.OpenID)},
+		head[:len(head)-1], expMS, nowMS, add.ID, add.CreatedAt.UnixMilli(), add.ExpiresAt.UnixMilli()).Text()
+	if err != nil {
+		return nil, fmt.Errorf("redis: put user: %w", err)
+	}
+	var v userValue
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		return nil, fmt.Errorf("redis: put user: read row: %w", err)
+	}
+	return v.refs(), nil
+}
+
+// removeSessionsScript drops ids from the user's list, keeping the key's
+// remaining lifetime; a missing row stays missing. The row's other fields are
+// kept byte for byte (the list is its last field, see putUserScript).
+// KEYS[1] user; ARGV the ids.
+var removeSessionsScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, u = pcall(cjson.decode, v)
+if not ok or type(u) ~= 'table' or type(u.sessions) ~= 'table' then return 0 end
+local head = string.match(v, '^(.*),"sessions":')
+if not head then return 0 end
+for i = 1, #ARGV do u.sessions[ARGV[i]] = nil end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+local out = head .. '}'
+if next(u.sessions) ~= nil then out = head .. ',"sessions":' .. cjson.encode(u.sessions) .. '}' end
+redis.call('SET', KEYS[1], out, 'PX', ttl)
+return 1
+`)
+
+// RemoveSessions implements session.Store.
+func (s *Store) RemoveSessions(ctx context.Context, appID, openID string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	if err := removeSessionsScript.Run(ctx, s.client, []string{s.userKey(appID, openID)}, args...).Err(); err != nil && !errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("redis: remove sessions: %w", err)
 	}
 	return nil
 }
@@ -193,7 +280,7 @@ func (s *Store) GetUser(ctx context.Context, appID, openID string) (session.User
 	if err := s.get(ctx, s.userKey(appID, openID), &v, func() int64 { return v.ExpiresMS }); err != nil {
 		return session.User{}, fmt.Errorf("redis: get user: %w", err)
 	}
-	return session.User{AppID: appID, OpenID: openID, SessionKey: v.SessionKey, ExpiresAt: time.UnixMilli(v.ExpiresMS)}, nil
+	return session.User{AppID: appID, OpenID: openID, SessionKey: v.SessionKey, ExpiresAt: time.UnixMilli(v.ExpiresMS), Sessions: v.refs()}, nil
 }
 
 // PutSession implements session.Store.

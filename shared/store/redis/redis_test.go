@@ -77,6 +77,11 @@ func TestConformance(t *testing.T) {
 			return New(c, now, WithPrefix(testPrefix(t, c)))
 		},
 		Dump: func(t *testing.T, s session.Store) string { return dump(t, s.(*Store)) },
+		Second: func(t *testing.T, s session.Store, now func() time.Time) session.Store {
+			// Its own connection pool, as another function instance has.
+			c2, _ := localClient(t)
+			return New(c2, now, WithPrefix(s.(*Store).prefix))
+		},
 	})
 }
 
@@ -116,7 +121,7 @@ func TestKeyShape(t *testing.T) {
 	if err := s.RenewSession(ctx, id, now.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutUser(ctx, session.User{AppID: "wxapp", OpenID: "o1", SessionKey: "k", ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+	if _, err := s.PutUser(ctx, session.User{AppID: "wxapp", OpenID: "o1", SessionKey: "k", ExpiresAt: now.Add(24 * time.Hour)}, session.Ref{ID: id, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.ClaimCode(ctx, session.CodeClaim{ID: "abc", SealedSkey: []byte{1, 2}, CreatedAt: now, ExpiresAt: now.Add(session.CodeLifetime)}); err != nil {

@@ -73,15 +73,24 @@ func encryptFor(t *testing.T, key string) wxcrypto.Input {
 
 func newService(t *testing.T, s session.Store, wx session.CodeExchanger, clock *Clock, sealKey []byte) *session.Service {
 	t.Helper()
-	set := session.Settings{AppID: testAppID, TTL: time.Hour, MaxAge: 24 * time.Hour, ClaimPatience: 8 * time.Second}
-	if sealKey != nil {
-		sealer, err := seal.New(sealKey)
-		if err != nil {
-			t.Fatalf("seal.New: %v", err)
+	return newServiceWith(t, s, wx, clock, func(set *session.Settings) {
+		if sealKey != nil {
+			sealer, err := seal.New(sealKey)
+			if err != nil {
+				t.Fatalf("seal.New: %v", err)
+			}
+			set.Sealer = sealer
 		}
-		set.Sealer = sealer
-	}
-	return session.NewService(set, s, wx, session.WithClock(clock.Now))
+	})
+}
+
+func newServiceWith(t *testing.T, s session.Store, wx session.CodeExchanger, clock *Clock, adjust func(*session.Settings)) *session.Service {
+	t.Helper()
+	set := session.Settings{AppID: testAppID, TTL: time.Hour, MaxAge: 24 * time.Hour, ClaimPatience: 8 * time.Second}
+	adjust(&set)
+	svc := session.NewService(set, s, wx, session.WithClock(clock.Now))
+	serviceStores.Store(svc, s)
+	return svc
 }
 
 // input hands Decrypt data that is already read.
@@ -110,10 +119,271 @@ func runService(t *testing.T, h Harness) {
 			testServiceLifecycle(t, h, sealed)
 		})
 	}
-	t.Run("one code on two instances", func(t *testing.T) {
-		t.Parallel()
-		testServiceTwoInstances(t, h)
-	})
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, Harness)
+	}{
+		{"one code on two instances", testServiceTwoInstances},
+		{"logout everywhere across instances", testServiceLogoutAll},
+		{"cap ends the oldest session", testServiceCap},
+		{"seal key rotation", testServiceSealRotation},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, h)
+		})
+	}
+}
+
+// users is a fake WeChat that hands each code the session of the user the
+// code names ("alice/…"), with a fresh session_key per code, as WeChat does.
+type users struct {
+	mu   sync.Mutex
+	keys map[string]string // code → session_key issued
+}
+
+func (u *users) Code2Session(_ context.Context, code string) (session.WeChatSession, error) {
+	user, _, ok := strings.Cut(code, "/")
+	if !ok {
+		return session.WeChatSession{}, apperr.Errorf(apperr.InvalidCode, "unknown code")
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.keys == nil {
+		u.keys = map[string]string{}
+	}
+	key, ok := u.keys[code]
+	if !ok {
+		key = newSessionKey()
+		u.keys[code] = key
+	}
+	return session.WeChatSession{OpenID: "o-" + user, SessionKey: key}, nil
+}
+
+// newCode returns a fresh login code of user (a unique name per test).
+func newCode(user string) string { return user + "/" + randomHex(8) }
+
+func mustLogin(t *testing.T, svc *session.Service, code string) session.Login {
+	t.Helper()
+	l, err := svc.Login(context.Background(), code)
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	return l
+}
+
+func wantLive(t *testing.T, svc *session.Service, what string, skeys ...string) {
+	t.Helper()
+	for i, k := range skeys {
+		if _, err := svc.Validate(context.Background(), k); err != nil {
+			t.Fatalf("%s: session %d: Validate: %v, want it live", what, i, err)
+		}
+	}
+}
+
+func wantEnded(t *testing.T, svc *session.Service, what string, skeys ...string) {
+	t.Helper()
+	for i, k := range skeys {
+		_, err := svc.Validate(context.Background(), k)
+		if apperr.CodeOf(err) != apperr.SessionExpired {
+			t.Fatalf("%s: session %d: Validate: got %v, want session_expired", what, i, err)
+		}
+	}
+}
+
+// testServiceLogoutAll: two instances over one store (two store clients
+// where the store is a server). Sessions of one user created on both end
+// when either logs out everywhere; another user's sessions stay; Revoke (the
+// operator's command) does the same from outside.
+func testServiceLogoutAll(t *testing.T, h Harness) {
+	ctx := context.Background()
+	clock := NewClock()
+	wx := &users{}
+	a := newService(t, h.New(t, clock.Now), wx, clock, nil)
+	st := storeOf(t, a)
+	if h.Second != nil {
+		st = h.Second(t, st, clock.Now)
+	}
+	b := newService(t, st, wx, clock, nil)
+	alice, bob := "alice-"+randomHex(4), "bob-"+randomHex(4)
+
+	onA := []string{mustLogin(t, a, newCode(alice)).Skey, mustLogin(t, a, newCode(alice)).Skey}
+	onB := []string{mustLogin(t, b, newCode(alice)).Skey, mustLogin(t, b, newCode(alice)).Skey}
+	other := []string{mustLogin(t, a, newCode(bob)).Skey, mustLogin(t, b, newCode(bob)).Skey}
+	wantLive(t, a, "before logout everywhere", append(onA, onB...)...)
+
+	// One of alice's sessions logged out on its own first: the list still
+	// names it, and logging out everywhere copes.
+	single := mustLogin(t, b, newCode(alice)).Skey
+	if err := a.Logout(ctx, single); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+
+	if err := a.LogoutAll(ctx, onB[0]); err != nil {
+		t.Fatalf("LogoutAll on instance A with a session made on B: %v", err)
+	}
+	wantEnded(t, a, "after logout everywhere, seen from A", append(onA, onB...)...)
+	wantEnded(t, b, "after logout everywhere, seen from B", append(onA, onB...)...)
+	wantLive(t, b, "another user's sessions", other...)
+	if list, err := b.Sessions(ctx, "o-"+alice); err != nil || len(list) != 0 {
+		t.Fatalf("Sessions after logout everywhere: got %v, %v; want none", list, err)
+	}
+
+	// Logging out everywhere again with an ended skey has nothing to end.
+	if err := b.LogoutAll(ctx, onA[0]); err != nil {
+		t.Fatalf("LogoutAll with an ended skey: %v, want nil", err)
+	}
+	wantLive(t, a, "another user's sessions after a second LogoutAll", other...)
+	err := a.LogoutAll(ctx, "")
+	wantCode(t, "LogoutAll without an skey", err, apperr.SessionRequired)
+
+	// The operator revokes bob from outside: a third instance.
+	c := newService(t, storeOf(t, b), wx, clock, nil)
+	later := mustLogin(t, a, newCode(alice)).Skey
+	list, err := c.Sessions(ctx, "o-"+bob)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("Sessions of bob: got %v, %v; want 2", list, err)
+	}
+	for _, s := range list {
+		if s.OpenID != "o-"+bob || s.CreatedAt.IsZero() || !s.ExpiresAt.After(clock.Now()) {
+			t.Fatalf("Sessions of bob: got %+v, want bob's live session", s)
+		}
+	}
+	n, err := c.Revoke(ctx, "o-"+bob)
+	if err != nil || n != 2 {
+		t.Fatalf("Revoke bob: got %d, %v; want 2 ended", n, err)
+	}
+	wantEnded(t, a, "bob after Revoke", other...)
+	wantLive(t, b, "alice's new session after bob's Revoke", later)
+	if n, err := c.Revoke(ctx, "o-nobody-"+randomHex(4)); err != nil || n != 0 {
+		t.Fatalf("Revoke of an unknown user: got %d, %v; want 0, nil", n, err)
+	}
+}
+
+// storeOf returns the store a service of this suite was built over.
+func storeOf(t *testing.T, svc *session.Service) session.Store {
+	t.Helper()
+	st, ok := serviceStores.Load(svc)
+	if !ok {
+		t.Fatal("service not built by newService")
+	}
+	return st.(session.Store)
+}
+
+var serviceStores sync.Map // *session.Service → session.Store
+
+// testServiceCap: with SESSION_MAX_PER_USER 3, the fourth login (on another
+// instance) ends exactly the oldest session; an ended one is not counted; the
+// user's other sessions and other users stay.
+func testServiceCap(t *testing.T, h Harness) {
+	ctx := context.Background()
+	clock := NewClock()
+	wx := &users{}
+	a := newServiceWith(t, h.New(t, clock.Now), wx, clock, func(set *session.Settings) { set.MaxSessions = 3 })
+	st := storeOf(t, a)
+	if h.Second != nil {
+		st = h.Second(t, st, clock.Now)
+	}
+	b := newServiceWith(t, st, wx, clock, func(set *session.Settings) { set.MaxSessions = 3 })
+	carol, dave := "carol-"+randomHex(4), "dave-"+randomHex(4)
+
+	var skeys []string
+	for i := range 3 {
+		svc := a
+		if i%2 == 1 {
+			svc = b
+		}
+		skeys = append(skeys, mustLogin(t, svc, newCode(carol)).Skey)
+		clock.Advance(time.Second)
+	}
+	daves := mustLogin(t, a, newCode(dave)).Skey
+	wantLive(t, a, "three sessions, at the cap", skeys...)
+
+	fourth := mustLogin(t, b, newCode(carol)).Skey
+	clock.Advance(time.Second)
+	wantEnded(t, a, "the oldest, after the login past the cap", skeys[0])
+	wantLive(t, a, "the others, after the login past the cap", skeys[1], skeys[2], fourth, daves)
+
+	// A session logged out on its own does not count: the next login fits.
+	if err := a.Logout(ctx, skeys[1]); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	fifth := mustLogin(t, a, newCode(carol)).Skey
+	wantLive(t, b, "after a logout and a login that fits", skeys[2], fourth, fifth)
+	list, err := a.Sessions(ctx, "o-"+carol)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("Sessions: got %d (%v), want 3", len(list), err)
+	}
+	u, err := st.GetUser(ctx, testAppID, "o-"+carol)
+	if err != nil || len(u.Sessions) > 4 {
+		t.Fatalf("the user's session list: got %d entries (%v); want the ended ones trimmed", len(u.Sessions), err)
+	}
+
+	// Once a login that listed its session must have written it, an entry
+	// whose session is gone is dropped, and the next login past the cap
+	// ends the oldest live one.
+	clock.Advance(10 * time.Second) // past ClaimPatience
+	sixth := mustLogin(t, b, newCode(carol)).Skey
+	wantEnded(t, a, "the oldest live session, after the next login past the cap", skeys[2])
+	wantLive(t, a, "the three newest", fourth, fifth, sixth)
+	if u, err := st.GetUser(ctx, testAppID, "o-"+carol); err != nil || len(u.Sessions) != 3 {
+		t.Fatalf("the user's session list: got %d entries (%v); want the 3 live ones", len(u.Sessions), err)
+	}
+}
+
+// testServiceSealRotation: sessions sealed under key 1; the ring becomes
+// [key 2, key 1] and decrypt keeps working on every instance; a new login
+// seals under key 2; once key 1 is dropped, a row still sealed under it
+// answers stale_session_key (the client logs in again), and the re-sealed
+// one still opens.
+func testServiceSealRotation(t *testing.T, h Harness) {
+	ctx := context.Background()
+	clock := NewClock()
+	wx := &users{}
+	key1, key2 := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(key1)
+	_, _ = rand.Read(key2)
+	st := h.New(t, clock.Now)
+	ring := func(keys ...[]byte) func(*session.Settings) {
+		return func(set *session.Settings) {
+			r, err := seal.NewRing(keys...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set.Sealer = r
+		}
+	}
+	old := newServiceWith(t, st, wx, clock, ring(key1))
+	erin, frank := "erin-"+randomHex(4), "frank-"+randomHex(4)
+	erinCode, frankCode := newCode(erin), newCode(frank)
+	e := mustLogin(t, old, erinCode)
+	f := mustLogin(t, old, frankCode)
+	erinData := func() wxcrypto.Input { return encryptFor(t, wx.keys[erinCode]) }
+
+	rotated := newServiceWith(t, st, wx, clock, ring(key2, key1))
+	if _, err := rotated.Decrypt(ctx, e.Skey, input(erinData())); err != nil {
+		t.Fatalf("Decrypt of a row sealed under the old key, with [new, old]: %v", err)
+	}
+	// Frank logs in again after the rotation: his row is sealed under key 2.
+	frankCode = newCode(frank)
+	f2 := mustLogin(t, rotated, frankCode)
+	frankData := encryptFor(t, wx.keys[frankCode])
+	if _, err := rotated.Decrypt(ctx, f.Skey, input(frankData)); err != nil {
+		t.Fatalf("Decrypt after a re-login under the new key: %v", err)
+	}
+
+	dropped := newServiceWith(t, st, wx, clock, ring(key2))
+	if _, err := dropped.Decrypt(ctx, f2.Skey, input(frankData)); err != nil {
+		t.Fatalf("Decrypt of a re-sealed row once the old key is dropped: %v", err)
+	}
+	_, err := dropped.Decrypt(ctx, e.Skey, input(erinData()))
+	wantCode(t, "Decrypt of a row sealed only under the dropped key", err, apperr.StaleSessionKey)
+	// The client's answer to 409: log in again, which re-seals the row.
+	erinCode = newCode(erin)
+	e2 := mustLogin(t, dropped, erinCode)
+	if _, err := dropped.Decrypt(ctx, e2.Skey, input(encryptFor(t, wx.keys[erinCode]))); err != nil {
+		t.Fatalf("Decrypt after the re-login the 409 asked for: %v", err)
+	}
 }
 
 func testServiceLifecycle(t *testing.T, h Harness, sealed bool) {

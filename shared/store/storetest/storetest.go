@@ -7,6 +7,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,11 @@ type Harness struct {
 	// their raw bytes), so the suite can check that no skey, code or
 	// plaintext session_key is stored. Nil skips those checks.
 	Dump func(t *testing.T, s session.Store) string
+	// Second returns another client of the same rows s holds (its own
+	// connection to the same server, table or prefix), as a second function
+	// instance would have. Nil for an in-process store: instances then share
+	// s itself.
+	Second func(t *testing.T, s session.Store, now func() time.Time) session.Store
 }
 
 // Run runs the conformance suite. Stores keep times to at least the
@@ -62,6 +68,9 @@ var storeCases = []storeCase{
 	{"user/newest session_key wins", testUserReplace},
 	{"user/apps are separate", testUserApps},
 	{"user/expiry", testUserExpiry},
+	{"user/session list", testUserSessionList},
+	{"user/session list under concurrent logins", testUserSessionListConcurrent},
+	{"user/session list of an expired row", testUserSessionListExpired},
 	{"claim/first caller wins", testClaimFirst},
 	{"claim/50 concurrent callers", testClaimConcurrent},
 	{"claim/live claim holds", testClaimHolds},
@@ -219,8 +228,128 @@ func testSessionDelete(t *testing.T, s session.Store, clock *Clock) {
 
 func mustPutUser(t *testing.T, s session.Store, u session.User) {
 	t.Helper()
-	if err := s.PutUser(context.Background(), u); err != nil {
+	now := u.ExpiresAt.Add(-24 * time.Hour)
+	mustAddSession(t, s, u, session.Ref{ID: sessionID(), CreatedAt: now, ExpiresAt: u.ExpiresAt})
+}
+
+func mustAddSession(t *testing.T, s session.Store, u session.User, add session.Ref) []session.Ref {
+	t.Helper()
+	refs, err := s.PutUser(context.Background(), u, add)
+	if err != nil {
 		t.Fatalf("PutUser: %v", err)
+	}
+	return refs
+}
+
+// refIDs returns the ids of refs, sorted.
+func refIDs(refs []session.Ref) []string {
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func wantRefs(t *testing.T, what string, got []session.Ref, want ...session.Ref) {
+	t.Helper()
+	if !slices.Equal(refIDs(got), refIDs(want)) {
+		t.Fatalf("%s: got sessions %v, want %v", what, refIDs(got), refIDs(want))
+	}
+	for _, w := range want {
+		i := slices.IndexFunc(got, func(r session.Ref) bool { return r.ID == w.ID })
+		if !sameTime(got[i].CreatedAt, w.CreatedAt) || !sameTime(got[i].ExpiresAt, w.ExpiresAt) {
+			t.Fatalf("%s: got %+v, want %+v", what, got[i], w)
+		}
+	}
+}
+
+func newRef(now time.Time) session.Ref {
+	return session.Ref{ID: sessionID(), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+}
+
+// testUserSessionList: each PutUser adds its session to the user's list and
+// keeps the others; GetUser reads the list; RemoveSessions drops exactly the
+// ids it names.
+func testUserSessionList(t *testing.T, s session.Store, clock *Clock) {
+	ctx := context.Background()
+	u := newUser(clock.Now())
+	a := newRef(clock.Now())
+	wantRefs(t, "first PutUser", mustAddSession(t, s, u, a), a)
+	clock.Advance(time.Second)
+	b := newRef(clock.Now())
+	u.SessionKey = "newer-" + session.NewSkey()[:16]
+	wantRefs(t, "second PutUser", mustAddSession(t, s, u, b), a, b)
+	c := newRef(clock.Now())
+	wantRefs(t, "third PutUser", mustAddSession(t, s, u, c), a, b, c)
+	got, err := s.GetUser(ctx, u.AppID, u.OpenID)
+	if err != nil {
+		t.Fatalf("GetUser: %v", err)
+	}
+	wantRefs(t, "GetUser", got.Sessions, a, b, c)
+	if got.SessionKey != u.SessionKey {
+		t.Fatalf("GetUser: session_key %q, want the newest %q", got.SessionKey, u.SessionKey)
+	}
+	if err := s.RemoveSessions(ctx, u.AppID, u.OpenID, []string{a.ID, c.ID, sessionID()}); err != nil {
+		t.Fatalf("RemoveSessions: %v", err)
+	}
+	got, _ = s.GetUser(ctx, u.AppID, u.OpenID)
+	wantRefs(t, "GetUser after RemoveSessions", got.Sessions, b)
+	wantUser(t, s, u) // the rest of the row is untouched
+	if err := s.RemoveSessions(ctx, u.AppID, u.OpenID, []string{b.ID}); err != nil {
+		t.Fatalf("RemoveSessions of the last: %v", err)
+	}
+	got, _ = s.GetUser(ctx, u.AppID, u.OpenID)
+	wantRefs(t, "GetUser after removing every session", got.Sessions)
+	wantUser(t, s, u)
+	// Removing from a user who has no row creates none.
+	if err := s.RemoveSessions(ctx, u.AppID, "o-nobody", []string{a.ID}); err != nil {
+		t.Fatalf("RemoveSessions of an unknown user: %v", err)
+	}
+	wantNoUser(t, s, u.AppID, "o-nobody")
+}
+
+// testUserSessionListConcurrent: logins of one user racing on many
+// instances all find their sessions listed (no lost update).
+func testUserSessionListConcurrent(t *testing.T, s session.Store, clock *Clock) {
+	u := newUser(clock.Now())
+	refs := make([]session.Ref, 20)
+	var wg sync.WaitGroup
+	for i := range refs {
+		refs[i] = newRef(clock.Now())
+		wg.Go(func() {
+			if _, err := s.PutUser(context.Background(), u, refs[i]); err != nil {
+				t.Errorf("PutUser: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.GetUser(context.Background(), u.AppID, u.OpenID)
+	if err != nil {
+		t.Fatalf("GetUser: %v", err)
+	}
+	wantRefs(t, "GetUser after 20 concurrent PutUser", got.Sessions, refs...)
+}
+
+// testUserSessionListExpired: a user row that expired starts a new list.
+func testUserSessionListExpired(t *testing.T, s session.Store, clock *Clock) {
+	u := newUser(clock.Now())
+	old := newRef(clock.Now())
+	mustAddSession(t, s, u, old)
+	clock.Advance(25 * time.Hour)
+	u.ExpiresAt = clock.Now().Add(24 * time.Hour)
+	fresh := newRef(clock.Now())
+	got := mustAddSession(t, s, u, fresh)
+	if !slices.Contains(refIDs(got), fresh.ID) {
+		t.Fatalf("PutUser over an expired row: got %v, want %s listed", refIDs(got), fresh.ID)
+	}
+	// The expired row's entry may linger (DynamoDB keeps the item until its
+	// TTL deletes it), but only with the expiry it had: past its cap, so the
+	// service drops it.
+	for _, r := range got {
+		if r.ID == old.ID && clock.Now().Before(r.ExpiresAt) {
+			t.Fatalf("PutUser over an expired row: %+v is listed as live", r)
+		}
 	}
 }
 
