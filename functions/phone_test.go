@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/wxsession/wxsession/internal/openapitest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -81,7 +82,8 @@ func post(t *testing.T, url, skey, body string) (int, string) {
 	if skey != "" {
 		req.Header.Set("Authorization", "Bearer "+skey)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// Every answer of the functions is checked against docs/openapi.yaml.
+	resp, err := (&http.Client{Transport: openapitest.Transport(t, nil)}).Do(req)
 	if err != nil {
 		t.Errorf("POST %s: %v", url, err)
 		return 0, ""
