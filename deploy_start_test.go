@@ -8,8 +8,8 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/wxsession/wxsession/internal/buildtest"
 	"io"
 	"maps"
 	"net"
@@ -54,20 +54,20 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	lambdaTags, scfTags, err := makefileTags()
+	lambdaTags, scfTags, err := buildtest.ReleaseTags("Makefile")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	packageDir, lambdaHostDir = filepath.Join(dir, "package"), filepath.Join(dir, "lambda-host")
 	cmds := []*exec.Cmd{
-		exec.Command(goTool(), "run", "./cmd/package", "-out", packageDir, "-lambda-tags", lambdaTags, "-scf-tags", scfTags, "-scf-bootstrap", "scf_bootstrap"),
+		exec.Command(buildtest.GoTool(), "run", "./cmd/package", "-out", packageDir, "-lambda-tags", lambdaTags, "-scf-tags", scfTags, "-scf-bootstrap", "scf_bootstrap"),
 	}
 	build := []string{"build", "-trimpath", "-tags", lambdaTags, "-o", lambdaHostDir + string(os.PathSeparator)}
 	for _, r := range routes {
 		build = append(build, "./functions/"+r.function)
 	}
-	cmds = append(cmds, exec.Command(goTool(), build...))
+	cmds = append(cmds, exec.Command(buildtest.GoTool(), build...))
 	for _, cmd := range cmds {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
@@ -79,37 +79,6 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// makefileTags reads LAMBDA_TAGS and SCF_TAGS, so the tests run what
-// `make package` ships.
-func makefileTags() (lambda, scf string, err error) {
-	b, err := os.ReadFile("Makefile")
-	if err != nil {
-		return "", "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "LAMBDA_TAGS ?= "); ok {
-			lambda = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(line, "SCF_TAGS ?= "); ok {
-			scf = strings.TrimSpace(v)
-		}
-	}
-	if lambda == "" || scf == "" {
-		return "", "", errors.New("the Makefile sets no LAMBDA_TAGS or SCF_TAGS")
-	}
-	return lambda, scf, nil
-}
-
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			return p
-		}
-	}
-	return "go"
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // ---------------------------------------------------------------------------
 // Placeholders: what a deployment fills in from the deploy environment, a

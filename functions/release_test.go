@@ -2,8 +2,10 @@ package functions_test
 
 import (
 	"errors"
+	"github.com/wxsession/wxsession/internal/buildtest"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,7 @@ import (
 // start-up time (docs/performance.md). The SCF binary keeps net/rpc: it is
 // the protocol of SCF's Go1 runtime, spoken by scf-go-lib.
 func TestReleaseBuildsLinkOneCloud(t *testing.T) {
-	lambdaTags, scfTags, err := releaseTags()
+	lambdaTags, scfTags, err := buildtest.ReleaseTags(filepath.Join("..", "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +41,7 @@ func TestReleaseBuildsLinkOneCloud(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, f := range deployedFunctions {
-				out, err := exec.Command(goTool(), "list", "-deps", "-tags", tt.tags, "./"+f).Output()
+				out, err := exec.Command(buildtest.GoTool(), "list", "-deps", "-tags", tt.tags, "./"+f).Output()
 				if err != nil {
 					t.Fatalf("go list -deps -tags %s ./%s: %v", tt.tags, f, err)
 				}

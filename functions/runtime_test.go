@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wxsession/wxsession/internal/buildtest"
 	"io"
 	"net"
 	"net/http"
@@ -64,8 +65,14 @@ var functionNames = []string{"login", "validate", "decrypt", "logout"}
 // its cloud's runtime and store (the Makefile's LAMBDA_TAGS and SCF_TAGS).
 var (
 	everyStore    = &build{name: "every-store", tags: func() (string, error) { return "lambda.norpc", nil }}
-	lambdaRelease = &build{name: "lambda", tags: func() (string, error) { l, _, err := releaseTags(); return l, err }}
-	scfRelease    = &build{name: "scf", tags: func() (string, error) { _, s, err := releaseTags(); return s, err }}
+	lambdaRelease = &build{name: "lambda", tags: func() (string, error) {
+		l, _, err := buildtest.ReleaseTags(filepath.Join("..", "Makefile"))
+		return l, err
+	}}
+	scfRelease = &build{name: "scf", tags: func() (string, error) {
+		_, s, err := buildtest.ReleaseTags(filepath.Join("..", "Makefile"))
+		return s, err
+	}}
 )
 
 // workDir holds the binaries; TestMain removes it.
@@ -126,7 +133,7 @@ func (b *build) path(t *testing.T, function string) string {
 			return
 		}
 		out := filepath.Join(workDir, b.name, function)
-		cmd := exec.Command(goTool(), "build", "-tags", tags, "-trimpath", "-o", out, "./"+function)
+		cmd := exec.Command(buildtest.GoTool(), "build", "-tags", tags, "-trimpath", "-o", out, "./"+function)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			bin.err = fmt.Errorf("go build -tags %s ./%s: %v\n%s", tags, function, err, msg)
@@ -138,37 +145,6 @@ func (b *build) path(t *testing.T, function string) string {
 		t.Fatal(bin.err)
 	}
 	return bin.path
-}
-
-// releaseTags reads the build tags of the release builds from the Makefile,
-// so the tests run what `make build-lambda`, `sam build` and `make build-scf`
-// ship.
-func releaseTags() (lambda, scf string, err error) {
-	b, err := os.ReadFile(filepath.Join("..", "Makefile"))
-	if err != nil {
-		return "", "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "LAMBDA_TAGS ?= "); ok {
-			lambda = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(line, "SCF_TAGS ?= "); ok {
-			scf = strings.TrimSpace(v)
-		}
-	}
-	if lambda == "" || scf == "" {
-		return "", "", errors.New("the Makefile sets no LAMBDA_TAGS or SCF_TAGS")
-	}
-	return lambda, scf, nil
-}
-
-func goTool() string {
-	if p := filepath.Join(os.Getenv("GOROOT"), "bin", "go"); os.Getenv("GOROOT") != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return "go"
 }
 
 // ---------------------------------------------------------------------------
