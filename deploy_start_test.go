@@ -79,7 +79,6 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-
 // ---------------------------------------------------------------------------
 // Placeholders: what a deployment fills in from the deploy environment, a
 // secret store or another resource. Every one a deploy file uses must be
