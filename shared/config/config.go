@@ -281,13 +281,13 @@ func parseApps(ids, secret string) ([]App, error) {
 }
 
 // ValidAppID reports whether id looks like a mini-program AppID: "wx" and
-// 16 hex characters.
+// 16 lower-case hex characters, as WeChat writes them.
 func ValidAppID(id string) bool {
 	if len(id) != 18 || !strings.HasPrefix(id, "wx") {
 		return false
 	}
 	for _, c := range id[2:] {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+		if !strings.ContainsRune("0123456789abcdef", c) {
 			return false
 		}
 	}
