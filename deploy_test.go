@@ -69,10 +69,44 @@ func openTemplate(t *testing.T) (*cloudformation.Template, map[string]any) {
 		if s, ok := input.(string); ok {
 			return "sub:" + s
 		}
+		// The list form [template, {Name: value}]: its variables are
+		// substituted, so "t#${Apps}" with Apps the appids joined shows as
+		// "sub:t#ref:WxAppId".
+		if l, ok := input.([]any); ok && len(l) == 2 {
+			s, _ := l[0].(string)
+			vars, _ := l[1].(map[string]any)
+			for k, v := range vars {
+				s = strings.ReplaceAll(s, "${"+k+"}", fmt.Sprint(v))
+			}
+			return "sub:" + s
+		}
 		return "sub:?"
 	}
+	// Fn::Split and Fn::Join as CloudFormation evaluates them (goformation's
+	// Split returns a list its own Join does not take).
+	split := func(name string, input any, template any) any {
+		l, _ := input.([]any)
+		if len(l) != 2 {
+			return nil
+		}
+		delim, _ := l[0].(string)
+		s, _ := l[1].(string)
+		var out []any
+		for _, p := range strings.Split(s, delim) {
+			out = append(out, p)
+		}
+		return out
+	}
+	join := func(name string, input any, template any) any {
+		l, _ := input.([]any)
+		if len(l) != 2 {
+			return nil
+		}
+		delim, _ := l[0].(string)
+		return strings.Join(anyStrings(l[1]), delim)
+	}
 	opts := &intrinsics.ProcessorOptions{
-		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref, "Fn::GetAtt": getAtt, "Fn::Sub": sub},
+		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{"Ref": ref, "Fn::GetAtt": getAtt, "Fn::Sub": sub, "Fn::Split": split, "Fn::Join": join},
 	}
 	tmpl, err := goformation.OpenWithOptions("template.yaml", opts)
 	if err != nil {
@@ -369,8 +403,11 @@ func TestTemplate(t *testing.T) {
 			}
 			cond, _ := s["Condition"].(map[string]any)
 			keys, _ := cond["ForAllValues:StringEquals"].(map[string]any)
-			if lk := anyStrings(keys["dynamodb:LeadingKeys"]); !slices.Equal(lk, []string{"sub:t#${WxAppId}"}) {
-				t.Errorf("TokenFunction: LeadingKeys %v, want the token row alone [sub:t#${WxAppId}]", lk)
+			// One token row per app listed: "t#" before each appid of the
+			// comma-separated WxAppId (split, joined with ",t#", prefixed,
+			// split again).
+			if lk := anyStrings(keys["dynamodb:LeadingKeys"]); !slices.Equal(lk, []string{"sub:t#ref:WxAppId"}) {
+				t.Errorf("TokenFunction: LeadingKeys %v, want the token rows alone [sub:t#ref:WxAppId]", lk)
 			}
 		}
 	})

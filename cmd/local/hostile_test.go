@@ -320,7 +320,7 @@ func truncateForLog(b []byte) string {
 // productHandler is every route over the memory store, talking to an emulator.
 func productHandler(t *testing.T, log *slog.Logger) (http.Handler, *emulator.Emulator) {
 	t.Helper()
-	const app, secret = "wxhostile", "hostile-secret"
+	const app, secret = "wx00000000000000ee", "hostile-secret"
 	emu := emulator.New(app, secret)
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)

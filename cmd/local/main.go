@@ -64,18 +64,27 @@ func newServer(ctx context.Context, cfg config.Config, base string, log *slog.Lo
 		}
 		cfg.Secret = emulatorSecret
 		cfg.APIBase = base + "/emulator"
-		emu = http.StripPrefix("/emulator", emulator.New(cfg.AppID, cfg.Secret))
+		// The emulator plays every app listed, each with the emulator's
+		// secret.
+		var more []emulator.Option
+		for i := range cfg.Apps {
+			cfg.Apps[i].Secret = emulatorSecret
+			if i > 0 {
+				more = append(more, emulator.WithApp(cfg.Apps[i].ID, emulatorSecret))
+			}
+		}
+		emu = http.StripPrefix("/emulator", emulator.New(cfg.AppID, cfg.Secret, more...))
 	} else if err := cfg.RequireCredentials(); err != nil {
 		return nil, cfg, err
 	}
 	// Unlike a deployed function, the local server creates its DynamoDB
 	// table (TTL on) when it is missing.
-	svc, err := boot.Service(ctx, cfg, log, store.CreateMissingTable())
+	svcs, err := boot.Services(ctx, cfg, log, store.CreateMissingTable())
 	if err != nil {
 		return nil, cfg, err
 	}
-	product := api.All(svc, api.WithLogger(log))
-	return withOpenAPI(localHandler(loopbackToken(product, api.Token(svc, api.WithLogger(log))), emu)), cfg, nil
+	product := api.All(nil, api.WithApps(svcs), api.WithLogger(log))
+	return withOpenAPI(localHandler(loopbackToken(product, api.Token(nil, api.WithApps(svcs), api.WithLogger(log))), emu)), cfg, nil
 }
 
 // loopbackToken serves POST /token (the app's access_token, which no public

@@ -133,9 +133,17 @@ func (c *cli) config(lookup func(string) (string, bool), tableOnly bool) (config
 	if err := config.RequireAppID(cfg); err != nil {
 		return config.Config{}, err
 	}
-	if c.appID != "" && c.appID != cfg.AppID {
-		return config.Config{}, &config.Error{Var: "WX_APPID", Reason: fmt.Sprintf("--appid %q is not the configured app", c.appID)}
+	if c.appID == "" {
+		if len(cfg.AppList()) > 1 {
+			return config.Config{}, &config.Error{Var: "WX_APPID", Reason: "lists several apps: pick one with --appid"}
+		}
+		return cfg, nil
 	}
+	app, ok := cfg.App(c.appID)
+	if !ok {
+		return config.Config{}, &config.Error{Var: "WX_APPID", Reason: fmt.Sprintf("--appid %q is not a configured app", c.appID)}
+	}
+	cfg.AppID, cfg.Secret = app.ID, app.Secret
 	return cfg, nil
 }
 

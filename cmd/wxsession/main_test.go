@@ -21,7 +21,7 @@ import (
 	"github.com/wxsession/wxsession/shared/store/storetest"
 )
 
-const testAppID = "wxclitest0000000"
+const testAppID = "wx00000000000000c1"
 
 // binary builds the command once per test binary run.
 func binary(t *testing.T) string {

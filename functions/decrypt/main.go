@@ -11,5 +11,5 @@ import (
 
 func main() {
 	cfg := config.MustLoad()
-	platform.Serve(api.Decrypt(boot.MustService(cfg)), cfg.Port)
+	platform.Serve(api.Decrypt(nil, api.WithApps(boot.MustServices(cfg))), cfg.Port)
 }

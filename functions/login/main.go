@@ -11,5 +11,5 @@ import (
 
 func main() {
 	cfg := config.MustLoad(config.RequireSecret) // only login calls WeChat
-	platform.Serve(api.Login(boot.MustService(cfg)), cfg.Port)
+	platform.Serve(api.Login(nil, api.WithApps(boot.MustServices(cfg))), cfg.Port)
 }

@@ -12,5 +12,5 @@ import (
 
 func main() {
 	cfg := config.MustLoad(config.RequireSecret) // the access_token is fetched with the secret
-	platform.Serve(api.PhoneNumber(boot.MustService(cfg)), cfg.Port)
+	platform.Serve(api.PhoneNumber(nil, api.WithApps(boot.MustServices(cfg))), cfg.Port)
 }

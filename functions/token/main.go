@@ -14,5 +14,5 @@ import (
 
 func main() {
 	cfg := config.MustLoad(config.RequireSecret) // the access_token is fetched with the secret
-	platform.Serve(api.Token(boot.MustService(cfg)), cfg.Port)
+	platform.Serve(api.Token(nil, api.WithApps(boot.MustServices(cfg))), cfg.Port)
 }

@@ -12,5 +12,5 @@ import (
 
 func main() {
 	cfg := config.MustLoad()
-	platform.Serve(api.Validate(boot.MustService(cfg)), cfg.Port)
+	platform.Serve(api.Validate(nil, api.WithApps(boot.MustServices(cfg))), cfg.Port)
 }

@@ -33,6 +33,32 @@ type Service interface {
 
 var _ Service = (*session.Service)(nil)
 
+// App is a Service that says which mini-program it serves;
+// *session.Service is one.
+type App interface {
+	Service
+	AppID() string
+}
+
+var _ App = (*session.Service)(nil)
+
+// WithApps makes a handler serve several mini-programs, one service each: a
+// request goes to the app its X-WX-AppID header names, else the one its
+// WeChat Referer names, else the only app. The handler's own svc argument
+// may then be nil.
+func WithApps[S App](apps []S) Option {
+	return func(rt *router) {
+		rt.apps = make(map[string]Service, len(apps))
+		for _, a := range apps {
+			rt.apps[a.AppID()] = a
+		}
+		rt.svc = nil
+		if len(apps) == 1 {
+			rt.svc = apps[0]
+		}
+	}
+}
+
 // Option adjusts a handler.
 type Option func(*router)
 
@@ -84,6 +110,7 @@ type loginResponse struct {
 	ExpiresIn int64  `json:"expires_in"`
 	OpenID    string `json:"openid"`
 	UnionID   string `json:"unionid,omitempty"`
+	AppID     string `json:"appid,omitempty"`
 }
 
 func login(svc Service, w http.ResponseWriter, r *http.Request) error {
@@ -103,6 +130,7 @@ func login(svc Service, w http.ResponseWriter, r *http.Request) error {
 		ExpiresIn: l.ExpiresIn,
 		OpenID:    l.OpenID,
 		UnionID:   l.UnionID,
+		AppID:     l.AppID,
 	})
 	return nil
 }
@@ -111,6 +139,7 @@ type validateResponse struct {
 	OpenID    string `json:"openid"`
 	UnionID   string `json:"unionid,omitempty"`
 	ExpiresIn int64  `json:"expires_in"`
+	AppID     string `json:"appid,omitempty"`
 }
 
 func validate(svc Service, w http.ResponseWriter, r *http.Request) error {
@@ -118,7 +147,7 @@ func validate(svc Service, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, validateResponse{OpenID: s.OpenID, UnionID: s.UnionID, ExpiresIn: s.ExpiresIn})
+	writeJSON(w, http.StatusOK, validateResponse{OpenID: s.OpenID, UnionID: s.UnionID, ExpiresIn: s.ExpiresIn, AppID: s.AppID})
 	return nil
 }
 

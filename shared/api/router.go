@@ -28,13 +28,17 @@ import (
 // envelope: a request id, panic recovery (the product's one), JSON 404/405
 // answers and one log line.
 type router struct {
-	svc    Service
+	svc    Service // the only app's, when one is served
+	apps   map[string]Service
 	log    *slog.Logger
 	routes map[string]route
 }
 
 func newRouter(svc Service, opts []Option, routes ...route) *router {
 	rt := &router{svc: svc, routes: make(map[string]route)}
+	if a, ok := svc.(App); ok && a.AppID() != "" {
+		rt.apps = map[string]Service{a.AppID(): svc}
+	}
 	for _, r := range routes {
 		rt.routes[r.path] = r
 	}
@@ -85,10 +89,55 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, r, apperr.Errorf(apperr.MethodNotAllowed, "%s takes %s", rte.path, rte.method))
 	default:
 		name = rte.path
-		if err := rte.handle(rt.svc, sw, r); err != nil {
+		svc, err := rt.pick(r)
+		if err == nil {
+			err = rte.handle(svc, sw, r)
+		}
+		if err != nil {
 			writeError(sw, r, err)
 		}
 	}
+}
+
+// pick returns the service of the app a request is for: the one X-WX-AppID
+// names; else the one in the Referer WeChat sets on every wx.request
+// (https://servicewechat.com/<appid>/<version>/page-frame.html); else the
+// only app served. A request that names no app when several are served, or
+// names one that is not served, is invalid_request.
+func (rt *router) pick(r *http.Request) (Service, error) {
+	id := headerValue(r, "X-WX-AppID")
+	if id == "" {
+		id = refererApp(r.Header.Get("Referer"))
+	}
+	if id == "" {
+		if rt.svc == nil {
+			return nil, apperr.Errorf(apperr.InvalidRequest, "name the app: X-WX-AppID (this deployment serves several mini-programs)")
+		}
+		return rt.svc, nil
+	}
+	if rt.apps == nil {
+		return rt.svc, nil // a service that does not say its app
+	}
+	svc, ok := rt.apps[id]
+	if !ok {
+		return nil, apperr.Errorf(apperr.InvalidRequest, "app %q is not served here (X-WX-AppID)", truncate(id, 32))
+	}
+	reqlog.Add(r.Context(), slog.String("appid", id))
+	return svc, nil
+}
+
+// refererApp returns the appid in a mini-program's Referer
+// (https://servicewechat.com/<appid>/<version>/page-frame.html), or "".
+func refererApp(ref string) string {
+	rest, ok := strings.CutPrefix(ref, "https://servicewechat.com/")
+	if !ok {
+		return ""
+	}
+	id, _, ok := strings.Cut(rest, "/")
+	if !ok || !strings.HasPrefix(id, "wx") || len(id) > 32 {
+		return "" // the developer tools' "touristappid", say
+	}
+	return id
 }
 
 // match returns the route a path names. The handler of every route (the

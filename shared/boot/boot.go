@@ -40,15 +40,60 @@ func Service(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 	return NewService(cfg, st, wechat.NewClient(cfg.APIBase, cfg.AppID, cfg.Secret, nil), session.WithLogger(log))
 }
 
-// NewService builds the session service cfg describes over st, trading login
-// codes with wx. It translates the validated configuration into the core's
-// settings and adapts the WeChat client to the core's CodeExchanger; with an
-// app secret, it also builds the process's one access_token manager over st
-// and adapts it to the core's PhoneNumbers and AccessTokens. Every store call,
-// the token rows' included, is timed for the request's log line (timeStore).
-func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...session.Option) (*session.Service, error) {
+// Services builds one session service per app cfg lists (cfg.AppList), in
+// order, over one store, each talking to WeChat at cfg.APIBase with its own
+// appid and secret, sharing one access_token manager (its rows are per app).
+func Services(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...store.Option) ([]*session.Service, error) {
+	st, err := store.Open(ctx, cfg, time.Now, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return NewServices(cfg, st, func(a config.App) *wechat.Client {
+		return wechat.NewClient(cfg.APIBase, a.ID, a.Secret, nil)
+	}, session.WithLogger(log))
+}
+
+// NewServices is Services over st, with wxFor making each app's WeChat
+// client. The first app's service owns session rows written before rows
+// recorded their app (an existing single-app deployment's).
+func NewServices(cfg config.Config, st session.Store, wxFor func(config.App) *wechat.Client, opts ...session.Option) ([]*session.Service, error) {
+	apps := cfg.AppList()
+	if len(apps) == 0 {
+		return nil, &config.Error{Var: "WX_APPID", Reason: "required: the mini-program's AppID"}
+	}
+	ring, err := SealRing(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var tokenSealer token.Sealer
+	if ring != nil {
+		tokenSealer = ring
+	}
+	st = timeStore(st)
+	clients := make([]*wechat.Client, len(apps))
+	secrets := make(map[string]string, len(apps))
+	for i, a := range apps {
+		clients[i] = wxFor(a)
+		if a.Secret != "" {
+			secrets[a.ID] = a.Secret
+		}
+	}
+	tokOpts := tokenOptions(st, clients[0], secrets, tokenSealer)
+	out := make([]*session.Service, len(apps))
+	for i, a := range apps {
+		set := settings(cfg, a.ID, ring)
+		set.LaterApp = i > 0
+		o := append(append([]session.Option{}, tokOpts...), opts...)
+		out[i] = session.NewService(set, st, codeExchanger{clients[i]}, o...)
+	}
+	return out, nil
+}
+
+// settings translates the validated configuration into one app's core
+// settings.
+func settings(cfg config.Config, appID string, ring *seal.Ring) session.Settings {
 	set := session.Settings{
-		AppID:           cfg.AppID,
+		AppID:           appID,
 		TTL:             cfg.TTL,
 		MaxAge:          cfg.MaxAge,
 		WatermarkMaxAge: cfg.WatermarkMaxAge,
@@ -57,16 +102,36 @@ func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...
 		// take (an attempt, its retry) plus the store writes.
 		ClaimPatience: 2*wechat.DefaultAttemptTimeout + 2*time.Second,
 	}
+	if ring != nil {
+		set.Sealer = ring
+	}
+	return set
+}
+
+// NewService builds the session service cfg describes over st, trading login
+// codes with wx. It translates the validated configuration into the core's
+// settings and adapts the WeChat client to the core's CodeExchanger; with an
+// app secret, it also builds the process's one access_token manager over st
+// and adapts it to the core's PhoneNumbers and AccessTokens. Every store call,
+// the token rows' included, is timed for the request's log line (timeStore).
+//
+// It serves the first app cfg lists, the owner of unmarked rows.
+func NewService(cfg config.Config, st session.Store, wx *wechat.Client, opts ...session.Option) (*session.Service, error) {
 	ring, err := SealRing(cfg)
 	if err != nil {
 		return nil, err
 	}
+	set := settings(cfg, cfg.AppID, ring)
 	var tokenSealer token.Sealer
 	if ring != nil {
-		set.Sealer, tokenSealer = ring, ring
+		tokenSealer = ring
 	}
 	st = timeStore(st)
-	opts = append(tokenOptions(st, wx, cfg.Secret, tokenSealer), opts...)
+	secrets := map[string]string{}
+	if cfg.Secret != "" {
+		secrets[cfg.AppID] = cfg.Secret
+	}
+	opts = append(tokenOptions(st, wx, secrets, tokenSealer), opts...)
 	return session.NewService(set, st, codeExchanger{wx}, opts...), nil
 }
 
@@ -107,4 +172,14 @@ func MustService(cfg config.Config) *session.Service {
 		config.Exit(err)
 	}
 	return svc
+}
+
+// MustServices is Services for a function's main, as MustService is for
+// Service: one service per configured app, in order.
+func MustServices(cfg config.Config) []*session.Service {
+	svcs, err := Services(context.Background(), cfg, Logger(), store.WarmConnection())
+	if err != nil {
+		config.Exit(err)
+	}
+	return svcs
 }

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/wxsession/wxsession/shared/session"
@@ -15,12 +16,19 @@ import (
 // fetching with cgi-bin/stable_token and the app's secret, sealing tokens
 // with sealer (when not nil). Without a secret there is nothing to fetch
 // with, and no option.
-func tokenOptions(st session.Store, wx *wechat.Client, appSecret string, sealer token.Sealer) []session.Option {
+//
+// With several apps, secrets holds each app's secret by appid: the one
+// manager keeps one token per app, each fetched with its own app's secret.
+func tokenOptions(st session.Store, wx *wechat.Client, secrets map[string]string, sealer token.Sealer) []session.Option {
 	ts, ok := st.(token.Store)
-	if !ok || appSecret == "" {
+	if !ok || len(secrets) == 0 {
 		return nil
 	}
 	fetch := func(ctx context.Context, appID string) (string, time.Duration, error) {
+		appSecret, ok := secrets[appID]
+		if !ok {
+			return "", 0, fmt.Errorf("boot: no secret for app %s", appID)
+		}
 		at, err := wx.StableToken(ctx, appID, appSecret)
 		return at.Token, at.ExpiresIn, err
 	}

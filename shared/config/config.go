@@ -8,6 +8,7 @@ package config
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -25,8 +26,14 @@ const (
 
 // Config is wxsession's configuration.
 type Config struct {
-	AppID  string // WX_APPID
-	Secret string // WX_SECRET; never logged
+	// Apps are the mini-programs the deployment serves (WX_APPID, a
+	// comma-separated list, with WX_SECRET), in the order listed. The first
+	// is the app of session rows written before rows recorded their app.
+	Apps []App
+	// AppID and Secret are the first app's: what a single-app code path
+	// uses.
+	AppID  string // WX_APPID's first app
+	Secret string // its WX_SECRET; never logged
 	// APIBase is WeChat's API base URL, without a trailing slash (WX_API_BASE).
 	APIBase string
 
@@ -54,6 +61,12 @@ type Config struct {
 	WatermarkMaxAge time.Duration
 
 	Port int // PORT
+}
+
+// App is one mini-program a deployment serves.
+type App struct {
+	ID     string
+	Secret string // never logged; empty in a function not given WX_SECRET
 }
 
 // Defaults.
@@ -94,9 +107,12 @@ func load(lookup func(string) (string, bool), defaultStore string) (Config, erro
 		v, _ := lookup(name)
 		return strings.TrimSpace(v)
 	}
+	apps, err := parseApps(get("WX_APPID"), get("WX_SECRET"))
+	if err != nil {
+		return Config{}, err
+	}
 	cfg := Config{
-		AppID:    get("WX_APPID"),
-		Secret:   get("WX_SECRET"),
+		Apps:     apps,
 		APIBase:  get("WX_API_BASE"),
 		Store:    strings.ToLower(get("SESSION_STORE")),
 		Table:    get("SESSION_TABLE"),
@@ -106,6 +122,9 @@ func load(lookup func(string) (string, bool), defaultStore string) (Config, erro
 		Port:     DefaultPort,
 
 		MaxSessionsPerUser: DefaultMaxSessionsPerUser,
+	}
+	if len(apps) > 0 {
+		cfg.AppID, cfg.Secret = apps[0].ID, apps[0].Secret
 	}
 	if cfg.APIBase == "" {
 		cfg.APIBase = DefaultAPIBase
@@ -211,6 +230,99 @@ func load(lookup func(string) (string, bool), defaultStore string) (Config, erro
 	return cfg, nil
 }
 
+// parseApps reads WX_APPID (one appid, or several comma-separated) and
+// WX_SECRET (one app's secret in plain form, or a JSON object of every app's
+// secret by appid). Errors never quote a secret.
+func parseApps(ids, secret string) ([]App, error) {
+	if ids == "" {
+		if secret != "" && strings.HasPrefix(secret, "{") {
+			return nil, &Error{"WX_APPID", "required: the mini-programs' AppIDs, comma-separated"}
+		}
+		return nil, nil
+	}
+	var apps []App
+	seen := map[string]bool{}
+	for _, id := range strings.Split(ids, ",") {
+		id = strings.TrimSpace(id)
+		if !ValidAppID(id) {
+			return nil, &Error{"WX_APPID", fmt.Sprintf("%q does not look like a mini-program AppID (wx and 16 hex characters); several are comma-separated", truncate(id, 40))}
+		}
+		if seen[id] {
+			return nil, &Error{"WX_APPID", fmt.Sprintf("%s is listed twice", id)}
+		}
+		seen[id] = true
+		apps = append(apps, App{ID: id})
+	}
+	switch {
+	case secret == "":
+	case strings.HasPrefix(secret, "{"):
+		var m map[string]string
+		if err := json.Unmarshal([]byte(secret), &m); err != nil {
+			return nil, &Error{"WX_SECRET", "is not a JSON object of strings {\"<appid>\": \"<secret>\"} (its value is not shown)"}
+		}
+		for id := range m {
+			if !seen[id] {
+				return nil, &Error{"WX_SECRET", fmt.Sprintf("names %q, which WX_APPID does not list", truncate(id, 40))}
+			}
+		}
+		for i := range apps {
+			s := strings.TrimSpace(m[apps[i].ID])
+			if s == "" {
+				return nil, &Error{"WX_SECRET", fmt.Sprintf("has no secret for %s", apps[i].ID)}
+			}
+			apps[i].Secret = s
+		}
+	case len(apps) > 1:
+		return nil, &Error{"WX_SECRET", "must be a JSON object {\"<appid>\": \"<secret>\", ...} when WX_APPID lists several apps"}
+	default:
+		apps[0].Secret = secret
+	}
+	return apps, nil
+}
+
+// ValidAppID reports whether id looks like a mini-program AppID: "wx" and
+// 16 lower-case hex characters, as WeChat writes them.
+func ValidAppID(id string) bool {
+	if len(id) != 18 || !strings.HasPrefix(id, "wx") {
+		return false
+	}
+	for _, c := range id[2:] {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// AppList returns the apps the configuration serves: Apps, or for a Config
+// built by hand with only AppID (and Secret), that one app.
+func (c Config) AppList() []App {
+	if len(c.Apps) > 0 {
+		return c.Apps
+	}
+	if c.AppID == "" {
+		return nil
+	}
+	return []App{{ID: c.AppID, Secret: c.Secret}}
+}
+
+// App returns the configured app id names, if any.
+func (c Config) App(id string) (App, bool) {
+	for _, a := range c.AppList() {
+		if a.ID == id {
+			return a, true
+		}
+	}
+	return App{}, false
+}
+
 // RequireCredentials reports a missing WX_APPID or WX_SECRET: what a process
 // that calls WeChat with the secret needs (the login, phonenumber and token
 // functions, the local server when it does not emulate WeChat).
@@ -239,6 +351,11 @@ func RequireAppID(c Config) error {
 func RequireSecret(c Config) error {
 	if c.Secret == "" {
 		return &Error{"WX_SECRET", "required: the mini-program's AppSecret"}
+	}
+	for _, a := range c.Apps {
+		if a.Secret == "" {
+			return &Error{"WX_SECRET", "has no secret for " + a.ID}
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +17,11 @@ func lookup(env map[string]string) func(string) (string, bool) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, err := config.LoadLocal(lookup(map[string]string{"WX_APPID": "wx1", "WX_SECRET": "s"}))
+	cfg, err := config.LoadLocal(lookup(map[string]string{"WX_APPID": "wx00000000000000a1", "WX_SECRET": "s"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Config{AppID: "wx1", Secret: "s", APIBase: "https://api.weixin.qq.com", Store: "memory", TTL: 24 * time.Hour, MaxAge: 720 * time.Hour, Port: 8080, MaxSessionsPerUser: 10}
+	want := config.Config{Apps: []config.App{{ID: "wx00000000000000a1", Secret: "s"}}, AppID: "wx00000000000000a1", Secret: "s", APIBase: "https://api.weixin.qq.com", Store: "memory", TTL: 24 * time.Hour, MaxAge: 720 * time.Hour, Port: 8080, MaxSessionsPerUser: 10}
 	if fmt.Sprint(cfg) != fmt.Sprint(want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}
@@ -111,7 +112,7 @@ func TestRequireCredentials(t *testing.T) {
 		wantVar string
 	}{
 		{map[string]string{"WX_SECRET": "s"}, "WX_APPID"},
-		{map[string]string{"WX_APPID": "wx1"}, "WX_SECRET"},
+		{map[string]string{"WX_APPID": "wx00000000000000a1"}, "WX_SECRET"},
 	} {
 		cfg, _ := config.LoadLocal(lookup(tt.env))
 		var ce *config.Error
@@ -124,7 +125,7 @@ func TestRequireCredentials(t *testing.T) {
 // TestFunctionsNeedAStore: a function's configuration names its store; only
 // the local server falls back to memory.
 func TestFunctionsNeedAStore(t *testing.T) {
-	env := map[string]string{"WX_APPID": "wx1"}
+	env := map[string]string{"WX_APPID": "wx00000000000000a1"}
 	_, err := config.Load(lookup(env))
 	var ce *config.Error
 	if !errors.As(err, &ce) || ce.Var != "SESSION_STORE" || !strings.Contains(ce.Reason, "memory store") {
@@ -136,5 +137,56 @@ func TestFunctionsNeedAStore(t *testing.T) {
 	}
 	if cfg, err := config.LoadLocal(lookup(map[string]string{})); err != nil || cfg.Store != config.StoreMemory {
 		t.Fatalf("LoadLocal without SESSION_STORE: got %+v, %v, want memory", cfg, err)
+	}
+}
+
+func TestSeveralApps(t *testing.T) {
+	const a, b = "wx00000000000000a1", "wx00000000000000b2"
+	cfg, err := config.LoadLocal(lookup(map[string]string{"WX_APPID": a + ", " + b, "WX_SECRET": `{"` + a + `":"sa","` + b + `":"sb"}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []config.App{{ID: a, Secret: "sa"}, {ID: b, Secret: "sb"}}
+	if !reflect.DeepEqual(cfg.Apps, want) || cfg.AppID != a || cfg.Secret != "sa" {
+		t.Fatalf("got apps %+v, first %s/%s", cfg.Apps, cfg.AppID, cfg.Secret)
+	}
+	if err := cfg.RequireCredentials(); err != nil {
+		t.Fatal(err)
+	}
+	// One app may use the JSON form too.
+	one, err := config.LoadLocal(lookup(map[string]string{"WX_APPID": a, "WX_SECRET": `{"` + a + `":"sa"}`}))
+	if err != nil || one.Secret != "sa" {
+		t.Fatalf("one app, JSON secret: %+v, %v", one.Apps, err)
+	}
+	// Functions without the secret still load every app.
+	noSecret, err := config.LoadLocal(lookup(map[string]string{"WX_APPID": a + "," + b}))
+	if err != nil || len(noSecret.Apps) != 2 {
+		t.Fatalf("no secret: %+v, %v", noSecret.Apps, err)
+	}
+	if err := config.RequireSecret(noSecret); err == nil {
+		t.Fatal("RequireSecret passed without a secret")
+	}
+	bad := []struct {
+		env     map[string]string
+		varName string
+	}{
+		{map[string]string{"WX_APPID": "wx1"}, "WX_APPID"},
+		{map[string]string{"WX_APPID": a + ",nope"}, "WX_APPID"},
+		{map[string]string{"WX_APPID": a + "," + a}, "WX_APPID"},
+		{map[string]string{"WX_APPID": a + "," + b, "WX_SECRET": "topsecret"}, "WX_SECRET"},
+		{map[string]string{"WX_APPID": a + "," + b, "WX_SECRET": `{"` + a + `":"topsecret"}`}, "WX_SECRET"},
+		{map[string]string{"WX_APPID": a, "WX_SECRET": `{"` + a + `":"topsecret","wx00000000000000c3":"x"}`}, "WX_SECRET"},
+		{map[string]string{"WX_APPID": a + "," + b, "WX_SECRET": `{"` + a + `":topsecret`}, "WX_SECRET"},
+	}
+	for _, c := range bad {
+		_, err := config.LoadLocal(lookup(c.env))
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Var != c.varName {
+			t.Errorf("%v: got %v, want an error naming %s", c.env, err, c.varName)
+			continue
+		}
+		if strings.Contains(err.Error(), "topsecret") {
+			t.Errorf("%v: the error prints the secret: %v", c.env, err)
+		}
 	}
 }

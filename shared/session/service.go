@@ -64,6 +64,11 @@ type Settings struct {
 	// An older claim with no session behind it belongs to a login that
 	// failed or was logged out.
 	ClaimPatience time.Duration
+	// LaterApp marks an app that is not the deployment's first: sessions
+	// stored without an app (written before rows recorded it) are the first
+	// app's, so a single-app deployment that adds apps keeps its users
+	// logged in, and never this one's.
+	LaterApp bool
 }
 
 // Sealer seals secrets at rest and opens them again; *seal.Sealer is one, and
@@ -127,6 +132,7 @@ type Live struct {
 }
 
 func (s *Service) live(sess Session) Live {
+	sess.AppID = s.set.AppID
 	return Live{Session: sess, ExpiresIn: int64(sess.ExpiresAt.Sub(s.now()) / time.Second)}
 }
 
@@ -260,7 +266,7 @@ func (s *Service) create(ctx context.Context, code, claimID, skey string) (login
 	}
 	// MaxAge >= TTL (config checks), so the first expiry is never past the
 	// cap.
-	sess := Session{OpenID: ws.OpenID, UnionID: ws.UnionID, CreatedAt: now, ExpiresAt: now.Add(s.set.TTL)}
+	sess := Session{AppID: s.set.AppID, OpenID: ws.OpenID, UnionID: ws.UnionID, CreatedAt: now, ExpiresAt: now.Add(s.set.TTL)}
 	if err := s.store.PutSession(ctx, id, sess); err != nil {
 		return Login{}, storeError("write session", err)
 	}
@@ -294,6 +300,11 @@ func (s *Service) validate(ctx context.Context, skey string) (Session, error) {
 	}
 	if err != nil {
 		return Session{}, storeError("read session", err)
+	}
+	if !s.owns(sess) {
+		// Another app's skey: to this app it names no session, and the
+		// answer is the same as for any unknown skey.
+		return Session{}, errExpired()
 	}
 	now := s.now()
 	if !now.Before(sess.ExpiresAt) {
@@ -428,6 +439,17 @@ func (s *Service) trim(ctx context.Context, openID, newID string, refs []Ref) er
 	return nil
 }
 
+// AppID returns the app the service serves.
+func (s *Service) AppID() string { return s.set.AppID }
+
+// owns reports whether sess belongs to the service's app.
+func (s *Service) owns(sess Session) bool {
+	if sess.AppID == "" {
+		return !s.set.LaterApp
+	}
+	return sess.AppID == s.set.AppID
+}
+
 // Logout ends the session an skey names. An unknown or expired skey is not an
 // error: the outcome the client wants holds either way.
 func (s *Service) Logout(ctx context.Context, skey string) error {
@@ -461,6 +483,9 @@ func (s *Service) LogoutAll(ctx context.Context, skey string) error {
 	}
 	if err != nil {
 		return storeError("read session", err)
+	}
+	if !s.owns(sess) {
+		return nil
 	}
 	_, err = s.Revoke(ctx, sess.OpenID)
 	return err

@@ -12,6 +12,9 @@ var ErrNotFound = errors.New("session: not found")
 
 // Session is one login session, stored under the hash of its skey.
 type Session struct {
+	// AppID is the app the session belongs to. A row written before rows
+	// recorded their app has none: it is the deployment's first app's.
+	AppID   string
 	OpenID  string
 	UnionID string
 	// CreatedAt is the login time; SESSION_MAX_AGE counts from it.

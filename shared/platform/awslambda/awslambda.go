@@ -187,6 +187,7 @@ func (a *Handler) validate(ctx context.Context, r envelope.Request) (identity, i
 	var id struct {
 		OpenID  string `json:"openid"`
 		UnionID string `json:"unionid"`
+		AppID   string `json:"appid"`
 	}
 	if err := json.Unmarshal(resp.Body, &id); err != nil || id.OpenID == "" {
 		a.log.WarnContext(ctx, "authorizer: /validate answered 200 without an openid", "aws_request_id", awsRequestID(ctx))
@@ -195,6 +196,9 @@ func (a *Handler) validate(ctx context.Context, r envelope.Request) (identity, i
 	out := identity{"openid": id.OpenID}
 	if id.UnionID != "" {
 		out["unionid"] = id.UnionID
+	}
+	if id.AppID != "" {
+		out["appid"] = id.AppID
 	}
 	return out, resp.Status
 }

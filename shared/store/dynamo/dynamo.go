@@ -117,7 +117,9 @@ func ceilSeconds(ms int64) int64 {
 }
 
 type sessionItem struct {
-	PK        string `dynamodbav:"pk"`
+	PK string `dynamodbav:"pk"`
+	// AppID is absent from rows written before sessions recorded their app.
+	AppID     string `dynamodbav:"appid,omitempty"`
 	OpenID    string `dynamodbav:"openid"`
 	UnionID   string `dynamodbav:"unionid,omitempty"`
 	CreatedMS int64  `dynamodbav:"created_ms"`
@@ -336,7 +338,7 @@ func (s *Store) GetUser(ctx context.Context, appID, openID string) (session.User
 // PutSession implements session.Store.
 func (s *Store) PutSession(ctx context.Context, id string, sess session.Session) error {
 	err := s.put(ctx, sessionItem{
-		PK: sessionKey(id), OpenID: sess.OpenID, UnionID: sess.UnionID, CreatedMS: sess.CreatedAt.UnixMilli(), expiry: expiryOf(sess.ExpiresAt),
+		PK: sessionKey(id), AppID: sess.AppID, OpenID: sess.OpenID, UnionID: sess.UnionID, CreatedMS: sess.CreatedAt.UnixMilli(), expiry: expiryOf(sess.ExpiresAt),
 	})
 	if err != nil {
 		return fmt.Errorf("dynamo: put session: %w", err)
@@ -351,7 +353,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (session.Session, err
 		return session.Session{}, fmt.Errorf("dynamo: get session: %w", err)
 	}
 	return session.Session{
-		OpenID: it.OpenID, UnionID: it.UnionID, CreatedAt: time.UnixMilli(it.CreatedMS), ExpiresAt: time.UnixMilli(it.ExpiresMS),
+		AppID: it.AppID, OpenID: it.OpenID, UnionID: it.UnionID, CreatedAt: time.UnixMilli(it.CreatedMS), ExpiresAt: time.UnixMilli(it.ExpiresMS),
 	}, nil
 }
 

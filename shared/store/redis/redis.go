@@ -93,6 +93,8 @@ func (s *Store) Close() error {
 }
 
 type sessionValue struct {
+	// AppID is absent from values written before sessions recorded their app.
+	AppID     string `json:"appid,omitempty"`
 	OpenID    string `json:"openid"`
 	UnionID   string `json:"unionid,omitempty"`
 	CreatedMS int64  `json:"created_ms"`
@@ -285,7 +287,7 @@ func (s *Store) GetUser(ctx context.Context, appID, openID string) (session.User
 
 // PutSession implements session.Store.
 func (s *Store) PutSession(ctx context.Context, id string, sess session.Session) error {
-	v := sessionValue{OpenID: sess.OpenID, UnionID: sess.UnionID, CreatedMS: sess.CreatedAt.UnixMilli(), ExpiresMS: sess.ExpiresAt.UnixMilli()}
+	v := sessionValue{AppID: sess.AppID, OpenID: sess.OpenID, UnionID: sess.UnionID, CreatedMS: sess.CreatedAt.UnixMilli(), ExpiresMS: sess.ExpiresAt.UnixMilli()}
 	if err := s.set(ctx, s.sessionKey(id), v, v.ExpiresMS); err != nil {
 		return fmt.Errorf("redis: put session: %w", err)
 	}
@@ -298,7 +300,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (session.Session, err
 	if err := s.get(ctx, s.sessionKey(id), &v, func() int64 { return v.ExpiresMS }); err != nil {
 		return session.Session{}, fmt.Errorf("redis: get session: %w", err)
 	}
-	return session.Session{OpenID: v.OpenID, UnionID: v.UnionID, CreatedAt: time.UnixMilli(v.CreatedMS), ExpiresAt: time.UnixMilli(v.ExpiresMS)}, nil
+	return session.Session{AppID: v.AppID, OpenID: v.OpenID, UnionID: v.UnionID, CreatedAt: time.UnixMilli(v.CreatedMS), ExpiresAt: time.UnixMilli(v.ExpiresMS)}, nil
 }
 
 // renewScript moves a live session's expiry, and writes nothing for a missing

@@ -127,6 +127,7 @@ func runService(t *testing.T, h Harness) {
 		{"logout everywhere across instances", testServiceLogoutAll},
 		{"cap ends the oldest session", testServiceCap},
 		{"seal key rotation", testServiceSealRotation},
+		{"two apps", testServiceTwoApps},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
